@@ -1,0 +1,1 @@
+"""HTTP faces. Each parses, calls one service function and shapes the answer; none touches storage."""

@@ -1,0 +1,76 @@
+"""The ASGI application: every face's router, the documentation routes, and the background work."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from cyclotron import __version__
+from cyclotron.api.upload.routes import router as upload_router
+from cyclotron.services.core import Core
+from cyclotron.services.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+DOCS_PATH = "/swagger-ui/"
+OPENAPI_PATH = "/openapi.json"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
+    """Assemble the faces over one core; the dispatcher runs for the app's lifetime."""
+    docs = core.settings.server.docs
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not core.settings.auth_enabled and not _is_loopback(core.settings.server.host):
+            log.warning(
+                "authentication is disabled and the server listens on %s: anyone who can reach "
+                "it can run jobs; set [auth] enabled = true or CYCLOTRON_API_KEY",
+                core.settings.server.host,
+            )
+        dispatcher = Dispatcher(core) if run_background else None
+        if dispatcher is not None:
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+            core.close()
+
+    app = FastAPI(
+        title="Cyclotron",
+        version=__version__,
+        description="Self-hosted job server for scientific simulations.",
+        docs_url=DOCS_PATH if docs else None,
+        redoc_url=None,
+        openapi_url=OPENAPI_PATH if docs else None,
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    app.include_router(upload_router)
+    if docs:
+
+        @app.get("/swagger", include_in_schema=False)
+        def swagger_redirect() -> RedirectResponse:
+            return RedirectResponse(DOCS_PATH, status_code=307)
+
+        @app.get("/api-docs/openapi.json", include_in_schema=False)
+        def openapi_alias() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+    return app

@@ -1,0 +1,26 @@
+"""Dependencies shared by the faces."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cyclotron.services.core import Core
+
+
+def get_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()

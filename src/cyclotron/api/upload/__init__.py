@@ -1,0 +1,1 @@
+"""The file-upload face (``/upload``, ``/download``): spec/orchestrator.md."""

@@ -1,0 +1,186 @@
+"""Streaming multipart reception straight into a staging directory, with the face's name rules.
+
+Bytes are counted as they arrive, so a body over the limit is refused whether or not it
+declared a Content-Length; a bad file name stops the reading at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from cyclotron.errors import InputError, PayloadTooLarge
+
+MAX_NAME_BYTES = 255
+MAX_FIELD_BYTES = 64 * 1024
+MAX_PARTS = 10_000
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+@dataclass
+class ReceivedForm:
+    fields: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def disposition_params(value: str) -> dict[str, str]:
+    """The parameters of a Content-Disposition value, ``filename*`` (RFC 5987) decoded."""
+    params: dict[str, str] = {}
+    for key, raw in _PARAM.findall(value):
+        key = key.lower()
+        if raw.startswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        if key.endswith("*"):
+            charset, _, rest = raw.partition("'")
+            _lang, _, encoded = rest.partition("'")
+            try:
+                raw = unquote(encoded, encoding=charset or "utf-8", errors="strict")
+            except (LookupError, UnicodeDecodeError) as exc:
+                raise InputError(f"undecodable {key} parameter") from exc
+            key = key[:-1]
+            params[key] = raw  # the extended form wins over the plain one
+        else:
+            params.setdefault(key, raw.strip())
+    return params
+
+
+def check_file_name(name: str, seen: list[str]) -> None:
+    """Names are used as they are or refused; they are never rewritten."""
+    if not name or name == ".":
+        raise InputError(f"Invalid file name: {name!r}")
+    if len(name.encode("utf-8", errors="surrogatepass")) > MAX_NAME_BYTES:
+        raise InputError(f"File name longer than {MAX_NAME_BYTES} bytes")
+    if "/" in name or "\\" in name:
+        raise InputError(f"File name must not contain a path: {name!r}")
+    if ".." in name:
+        raise InputError(f"File name must not contain '..': {name!r}")
+    if "\x00" in name:
+        raise InputError("File name must not contain NUL")
+    if name in seen:
+        raise InputError(f"Duplicate file name: {name!r}")
+
+
+def _decode_header(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class _Receiver:
+    """python-multipart callbacks writing each file part into ``target``."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.form = ReceivedForm()
+        self.finished = False
+        self._parts = 0
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[str, str] = {}
+        self._file: IO[bytes] | None = None
+        self._field_name: str | None = None
+        self._field_value = bytearray()
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise InputError(f"More than {MAX_PARTS} parts")
+        self._headers, self._header_name, self._header_value = {}, b"", b""
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        name = self._header_name.decode("latin-1").lower()
+        self._headers[name] = _decode_header(self._header_value)
+        self._header_name, self._header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        disposition = self._headers.get("content-disposition", "")
+        kind, _ = parse_options_header(disposition.split(";", 1)[0])
+        if kind != b"form-data":
+            raise InputError("Each part needs Content-Disposition: form-data")
+        params = disposition_params(disposition)
+        if "filename" in params:
+            name = params["filename"]
+            check_file_name(name, self.form.files)
+            self.form.files.append(name)
+            self.target.mkdir(exist_ok=True)
+            self._file = open(self.target / name, "xb")  # noqa: SIM115 - closed in on_part_end
+        else:
+            self._field_name = params.get("name", "")
+            self._field_value = bytearray()
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            self._file.write(data[start:end])
+            return
+        self._field_value += data[start:end]
+        if len(self._field_value) > MAX_FIELD_BYTES:
+            raise InputError(f"Form field {self._field_name!r} is longer than {MAX_FIELD_BYTES} bytes")
+
+    def on_part_end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        elif self._field_name is not None:
+            self.form.fields.setdefault(self._field_name, _decode_header(bytes(self._field_value)))
+            self._field_name = None
+
+    def on_end(self) -> None:
+        self.finished = True
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def receive_multipart(
+    content_type: str | None, body: AsyncIterator[bytes], target: Path, limit: int
+) -> ReceivedForm:
+    """Parse a multipart body into files under ``target`` and text fields in memory."""
+    kind, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise InputError("Expected a multipart/form-data body")
+    receiver = _Receiver(target)
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    received = 0
+    try:
+        async for chunk in body:
+            received += len(chunk)
+            if received > limit:
+                raise PayloadTooLarge(f"Request body larger than the limit of {limit} bytes")
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InputError(f"Malformed multipart body: {exc}") from exc
+    finally:
+        receiver.close()
+    if not receiver.finished:
+        raise InputError("Malformed multipart body: it ends before its closing boundary")
+    return receiver.form

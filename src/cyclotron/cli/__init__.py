@@ -1,0 +1,1 @@
+"""The ``cyclotron`` command line."""

@@ -1,0 +1,89 @@
+"""``cyclotron``: run the server, manage the database and keys, submit and fetch jobs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from cyclotron import __version__
+from cyclotron.cli import files, keys
+from cyclotron.errors import ConfigError
+from cyclotron.settings import Settings, load_settings
+
+app = typer.Typer(help="Cyclotron: a self-hosted job server for scientific simulations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys.app, name="keys")
+files.register(app)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML configuration file (default ./cyclotron.toml).")
+]
+
+
+def settings_or_exit(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 5000).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ./cyclotron-data).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the API, the dispatcher and the local executor in one process."""
+    import uvicorn
+
+    from cyclotron.api.app import create_app
+    from cyclotron.services.core import build_core
+
+    server: dict[str, Any] = {}
+    if host is not None:
+        server["host"] = host
+    if port is not None:
+        server["port"] = port
+    if data_dir is not None:
+        server["data_dir"] = data_dir
+    settings = settings_or_exit(config, {"server": server} if server else None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        core = build_core(settings)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        create_app(core),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="warning",
+        timeout_graceful_shutdown=15,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply the database migrations."""
+    from cyclotron.storage.database import Database
+    from cyclotron.storage.migrate import current_revision, upgrade
+
+    settings = settings_or_exit(config)
+    db = Database(settings.server.resolved_database_url())
+    upgrade(db)
+    typer.echo(f"database at revision {current_revision(db)} ({db.kind})")
+    db.dispose()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)

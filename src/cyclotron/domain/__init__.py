@@ -1,0 +1,1 @@
+"""The domain: states and their allowed transitions, records, and the ports plug-ins implement."""

@@ -1,0 +1,149 @@
+"""The ports that plug-ins and executors implement; the services only speak to these."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class TaskCommand:
+    """What a plug-in asks an executor to run for one task."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One attempt of one task, as handed to an executor."""
+
+    job_id: str
+    service: str
+    task_index: int
+    attempt: int
+    workdir: Path
+    stdout_path: Path
+    stderr_path: Path
+    command: TaskCommand
+    time_limit: float | None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What an executor saw when a task's process ended."""
+
+    exit_code: int | None
+    stderr_tail: str = ""
+    timed_out: bool = False
+    cancelled: bool = False  # stopped on request, or because its lease was lost
+    interrupted: bool = False  # stopped because this executor shut down: run it again later
+    error: str | None = None  # the executor could not run it at all
+
+    @property
+    def succeeded(self) -> bool:
+        stopped = self.timed_out or self.cancelled or self.interrupted
+        return self.exit_code == 0 and not stopped and self.error is None
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    done: float
+    total: float
+    stage: str | None = None
+
+
+class SimulatorPlugin(ABC):
+    """Knows one engine: checks input, prepares each task's command, merges results.
+
+    A plug-in never touches the database, HTTP or an executor; expected refusals are
+    raised as ``PluginError`` and become the job's reason.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
+
+    @abstractmethod
+    def validate(self, input_dir: Path) -> None:
+        """Refuse input the engine cannot run (raise PluginError with the reason)."""
+
+    @abstractmethod
+    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+        """The command that runs one task in its prepared working directory."""
+
+    def parse_progress(self, line: str) -> ProgressReport | None:
+        """Progress found in one line of the task's output, if any."""
+        return None
+
+    def merge(self, job_dir: Path, completed: list[int]) -> None:  # noqa: B027 - optional hook
+        """Combine the completed tasks' outputs into ``job_dir/results``."""
+
+    def result_dir(self, job_dir: Path, ntasks: int) -> Path:
+        """The directory whose files are the job's results (what a download serves)."""
+        return job_dir / "results"
+
+    def unavailable_reason(self) -> str | None:
+        """Why this service cannot run jobs now (a missing executable), or None."""
+        return None
+
+
+class TaskReporter(Protocol):
+    """How an executor tells the core what happened; implemented by the services layer."""
+
+    def task_started(self, run: TaskRun, pgid: int) -> bool:
+        """Record the start; False means the task was cancelled meanwhile and must be stopped."""
+
+    def task_alive(self, run: TaskRun) -> bool:
+        """Renew the lease; False means stop the task (cancelled, or the lease was lost)."""
+
+    def task_progress(self, run: TaskRun, report: ProgressReport) -> None:
+        """Record progress read from the task's output."""
+
+    def task_finished(self, run: TaskRun, outcome: TaskOutcome) -> None:
+        """Record how the attempt ended."""
+
+
+class Executor(ABC):
+    """Runs tasks somewhere. It never decides states; it reports what happened."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def start(self, reporter: TaskReporter) -> None:
+        """Begin accepting tasks."""
+
+    @abstractmethod
+    def free_slots(self) -> int:
+        """How many more tasks it can take now."""
+
+    @abstractmethod
+    def submit(self, run: TaskRun, parse_progress: ProgressParser) -> None:
+        """Start one task attempt."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """Stop every running task of the job (terminate, then kill after a grace period)."""
+
+    @abstractmethod
+    def running(self) -> int:
+        """How many tasks it runs now."""
+
+    @abstractmethod
+    def wait_stopped(self, job_id: str, timeout: float) -> bool:
+        """Wait until no task of the job runs here; False if some still did at the timeout."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop accepting tasks and end the ones running (they will be re-queued later)."""
+
+    def reap_orphan(self, task_key: str, handle: int) -> None:  # noqa: B027 - optional hook
+        """End what remains of a lost attempt (``handle`` as the executor recorded it)."""
+
+
+class ProgressParser(Protocol):
+    def __call__(self, line: str) -> ProgressReport | None: ...

@@ -1,0 +1,68 @@
+"""Plain records the services hand to the faces (never ORM objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cyclotron.domain.states import JobStage, JobState, TaskState
+
+
+class ErrorKind:
+    """Why a job or task failed, as stored beside its message."""
+
+    INVALID = "invalid"  # the plug-in refused the input
+    EXIT = "exit"  # non-zero exit status
+    TIME_LIMIT = "time_limit"
+    LOST = "lost"  # lease expired with no attempt left
+    EXECUTOR = "executor"  # the executor could not start it
+    MERGE = "merge"
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    job_id: str
+    index: int
+    state: TaskState
+    attempt: int
+    progress_done: float
+    progress_total: float
+    exit_code: int | None
+    error: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    number: int
+    owner_id: int
+    service: str
+    name: str
+    state: JobState
+    stage: JobStage
+    priority: int
+    ntasks: int
+    error: str | None
+    error_kind: str | None
+    created_at: datetime
+    admitted_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    cleaned_at: datetime | None
+    tasks: tuple[TaskRecord, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a user id, and whether they may see every job."""
+
+    user_id: int | None
+    admin: bool
+
+    def may_see(self, owner_id: int) -> bool:
+        return self.admin or self.user_id == owner_id
+
+
+ANONYMOUS_ADMIN = Caller(user_id=None, admin=True)

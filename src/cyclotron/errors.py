@@ -1,0 +1,70 @@
+"""Cyclotron's one exception tree.
+
+    CyclotronError
+    ├── ConfigError              settings that cannot be used; the server does not start
+    ├── InputError               a request the caller must fix (bad field, bad file name)
+    │   └── PayloadTooLarge      a body or file above its limit
+    ├── NotFound                 an unknown job, or one the caller may not see
+    ├── Forbidden                the caller is known but may not do this
+    ├── Unauthorized             no credentials, or unknown ones
+    ├── ConflictError            the state of a job does not allow the action
+    │   └── TransitionRefused    a conditional state change lost (the row had moved on)
+    ├── ServiceUnavailable       a configured service that cannot run jobs now
+    └── PluginError              a plug-in refused or failed (expected outcome, not a bug)
+
+Each API face maps these to its own HTTP shapes in one place.
+"""
+
+from __future__ import annotations
+
+
+class CyclotronError(Exception):
+    """Base of every error Cyclotron raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(CyclotronError):
+    """Settings that cannot be used."""
+
+
+class InputError(CyclotronError):
+    """A request the caller must fix."""
+
+
+class PayloadTooLarge(InputError):
+    """A request body or file above its limit."""
+
+
+class NotFound(CyclotronError):
+    """An unknown object, or one the caller may not see."""
+
+
+class Forbidden(CyclotronError):
+    """The caller may not do this."""
+
+
+class Unauthorized(CyclotronError):
+    """Missing or unknown credentials."""
+
+
+class ConflictError(CyclotronError):
+    """The current state does not allow the action."""
+
+
+class TransitionRefused(ConflictError):
+    """A conditional state change found the row in a state it may not leave that way."""
+
+    def __init__(self, message: str, current: str | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class ServiceUnavailable(CyclotronError):
+    """A configured service that cannot run jobs now."""
+
+
+class PluginError(CyclotronError):
+    """A plug-in refused the input or failed to run it."""

@@ -1,0 +1,1 @@
+"""Executors: where tasks run. They report what happened; they never decide states."""

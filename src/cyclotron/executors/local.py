@@ -1,0 +1,291 @@
+"""The ``local`` executor: tasks as subprocesses of this server, each in its own process group."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, ClassVar
+
+from cyclotron.domain.ports import (
+    Executor,
+    ProgressParser,
+    ProgressReport,
+    TaskOutcome,
+    TaskReporter,
+    TaskRun,
+)
+from cyclotron.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_BYTES = 2048
+PROGRESS_INTERVAL = 1.0
+TASK_KEY_VARIABLE = "CYCLOTRON_TASK_KEY"
+# Variables of the server that a task must never see (keys, database credentials).
+_PRIVATE_PREFIXES = ("CYCLOTRON_",)
+_PRIVATE_NAMES = frozenset({"DB_PATH", "DATA_PATH"})
+
+
+def task_key(run: TaskRun) -> str:
+    """Marks a task's processes, so that an orphan can be recognised after a crash."""
+    return f"{run.job_id}/{run.task_index}/{run.attempt}"
+
+
+def task_environment(run: TaskRun) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_PRIVATE_PREFIXES) and k not in _PRIVATE_NAMES
+    }
+    env.update(run.command.env)
+    env[TASK_KEY_VARIABLE] = task_key(run)
+    return env
+
+
+def stderr_tail(path: os.PathLike[str], limit: int = STDERR_TAIL_BYTES) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            data = handle.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    if size > limit:  # drop the partial first line
+        text = text.partition("\n")[2]
+    return text.strip()
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode():
+            members.append(int(entry))
+    return members
+
+
+def _runs_task(pid: int, key: str) -> bool:
+    """Whether ``pid`` was started for task attempt ``key`` (its pid may have been reused)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return f"{TASK_KEY_VARIABLE}={key}".encode() in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
+@dataclass
+class _Running:
+    run: TaskRun
+    proc: subprocess.Popen[bytes]
+    stop_reason: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    kill_timer: threading.Timer | None = None
+
+
+class LocalExecutor(Executor):
+    """At most ``max_parallel`` tasks at a time; cancel terminates the whole process group."""
+
+    name: ClassVar[str] = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._max = settings.executors.local.max_parallel
+        self._grace = settings.executors.local.grace_period
+        self._heartbeat = settings.dispatch.lease_seconds / 3
+        self._lock = threading.Lock()
+        self._reserved = 0
+        self._running: dict[tuple[str, int], _Running] = {}
+        self._reporter: TaskReporter | None = None
+        self._stopping = False
+
+    def start(self, reporter: TaskReporter) -> None:
+        self._reporter = reporter
+
+    def free_slots(self) -> int:
+        with self._lock:
+            return 0 if self._stopping else self._max - self._reserved
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def submit(self, run: TaskRun, parse_progress: ProgressParser) -> None:
+        with self._lock:
+            if self._stopping or self._reserved >= self._max:
+                raise RuntimeError("local executor has no free slot")
+            self._reserved += 1
+        thread = threading.Thread(
+            target=self._supervise,
+            args=(run, parse_progress),
+            name=f"task-{run.job_id[:8]}-{run.task_index}",
+            daemon=True,
+        )
+        thread.start()
+
+    def cancel(self, job_id: str) -> None:
+        for entry in self._entries(job_id):
+            self._stop(entry, "cancelled")
+
+    def wait_stopped(self, job_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        for entry in self._entries(job_id):
+            if not entry.done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            entries = list(self._running.values())
+        for entry in entries:
+            self._stop(entry, "interrupted")
+        for entry in entries:
+            entry.done.wait(self._grace + 5)
+
+    def reap_orphan(self, task_key: str, handle: int) -> None:
+        """Kill process group ``handle`` if one of its members still runs attempt ``task_key``."""
+        if any(_runs_task(pid, task_key) for pid in _group_members(handle)):
+            log.warning("killing process group %s left by lost task %s", handle, task_key)
+            signal_group(handle, signal.SIGKILL)
+
+    # --- one task ------------------------------------------------------------------------
+
+    def _entries(self, job_id: str) -> list[_Running]:
+        with self._lock:
+            return [e for (jid, _), e in self._running.items() if jid == job_id]
+
+    def _stop(self, entry: _Running, reason: str) -> None:
+        """SIGTERM the group now, SIGKILL it after the grace period."""
+        if entry.stop_reason is not None or entry.done.is_set():
+            return
+        entry.stop_reason = reason
+        pgid = entry.proc.pid
+        signal_group(pgid, signal.SIGTERM)
+        entry.kill_timer = threading.Timer(self._grace, signal_group, (pgid, signal.SIGKILL))
+        entry.kill_timer.daemon = True
+        entry.kill_timer.start()
+
+    def _supervise(self, run: TaskRun, parse_progress: ProgressParser) -> None:
+        assert self._reporter is not None
+        try:
+            outcome = self._execute(run, parse_progress)
+        except Exception as exc:  # an executor bug must not leave the task RUNNING
+            log.exception("local executor failed on %s/%s", run.job_id, run.task_index)
+            outcome = TaskOutcome(exit_code=None, error=f"executor error: {exc}")
+        finally:
+            with self._lock:
+                self._reserved -= 1
+        self._reporter.task_finished(run, outcome)
+
+    def _execute(self, run: TaskRun, parse_progress: ProgressParser) -> TaskOutcome:
+        assert self._reporter is not None
+        run.stdout_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    list(run.command.argv),
+                    cwd=run.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    env=task_environment(run),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return TaskOutcome(exit_code=None, error=f"cannot start {run.command.argv[0]}: {exc}")
+            entry = _Running(run=run, proc=proc)
+            with self._lock:
+                self._running[(run.job_id, run.task_index)] = entry
+            try:
+                assert proc.stdout is not None
+                pump = threading.Thread(
+                    target=self._pump, args=(proc.stdout, out, run, parse_progress), daemon=True
+                )
+                pump.start()
+                if not self._reporter.task_started(run, proc.pid):
+                    self._stop(entry, "cancelled")
+                exit_code = self._wait(entry)
+                # Whatever run.sh left behind in its group ends with it.
+                signal_group(proc.pid, signal.SIGKILL)
+                pump.join(timeout=5)
+            finally:
+                if entry.kill_timer is not None:
+                    entry.kill_timer.cancel()
+                with self._lock:
+                    self._running.pop((run.job_id, run.task_index), None)
+                entry.done.set()
+        reason = entry.stop_reason
+        return TaskOutcome(
+            exit_code=exit_code,
+            stderr_tail=stderr_tail(run.stderr_path),
+            timed_out=reason == "time_limit",
+            cancelled=reason == "cancelled",
+            interrupted=reason == "interrupted",
+        )
+
+    def _wait(self, entry: _Running) -> int:
+        """Wait for the process, renewing the lease and enforcing the time limit."""
+        assert self._reporter is not None
+        run, proc = entry.run, entry.proc
+        now = time.monotonic()
+        deadline = now + run.time_limit if run.time_limit else None
+        next_beat = now + self._heartbeat
+        while True:
+            wake = next_beat if deadline is None else min(next_beat, deadline)
+            try:
+                return proc.wait(timeout=max(0.0, wake - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                self._stop(entry, "time_limit")
+                deadline = None
+            if now >= next_beat:
+                next_beat = now + self._heartbeat
+                if not self._reporter.task_alive(run):
+                    self._stop(entry, "cancelled")
+
+    def _pump(
+        self, pipe: IO[bytes], out: IO[bytes], run: TaskRun, parse_progress: ProgressParser
+    ) -> None:
+        """Copy stdout to its file, reading progress from it (at most one report a second)."""
+        assert self._reporter is not None
+        carry = b""
+        pending: ProgressReport | None = None
+        last_sent = 0.0
+        read = getattr(pipe, "read1", pipe.read)
+        while chunk := read(65536):
+            out.write(chunk)
+            out.flush()
+            lines = (carry + chunk).split(b"\n")
+            carry = lines.pop()
+            for line in lines:
+                report = parse_progress(line.decode("utf-8", errors="replace"))
+                if report is not None:
+                    pending = report
+            if pending is not None and time.monotonic() - last_sent >= PROGRESS_INTERVAL:
+                self._reporter.task_progress(run, pending)
+                pending, last_sent = None, time.monotonic()
+        if carry:
+            pending = parse_progress(carry.decode("utf-8", errors="replace")) or pending
+        if pending is not None:
+            self._reporter.task_progress(run, pending)

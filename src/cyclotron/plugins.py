@@ -1,0 +1,37 @@
+"""Finding simulators and executors through their entry-point groups."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+from cyclotron.domain.ports import Executor, SimulatorPlugin
+from cyclotron.errors import ConfigError
+
+SIMULATORS = "cyclotron.simulators"
+EXECUTORS = "cyclotron.executors"
+
+_T = TypeVar("_T")
+
+
+def _load(group: str, name: str, base: type[_T]) -> type[_T]:
+    found = entry_points(group=group, name=name)
+    if not found:
+        known = ", ".join(sorted(ep.name for ep in entry_points(group=group))) or "none"
+        raise ConfigError(f"no {group} plug-in named {name!r} (installed: {known})")
+    loaded = next(iter(found)).load()
+    if not (isinstance(loaded, type) and issubclass(loaded, base)):
+        raise ConfigError(f"{group} entry point {name!r} is not a {base.__name__}")
+    return loaded
+
+
+def simulator_class(name: str) -> type[SimulatorPlugin]:
+    return _load(SIMULATORS, name, SimulatorPlugin)
+
+
+def executor_class(name: str) -> type[Executor]:
+    return _load(EXECUTORS, name, Executor)
+
+
+def installed(group: str) -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=group))

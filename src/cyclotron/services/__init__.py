@@ -1,0 +1,1 @@
+"""The services layer: the only place that opens transactions and decides what happens to a job."""

@@ -1,0 +1,49 @@
+"""ZIP archives of job directories, streamed with bounded memory (ZIP64 when needed)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from zipstream import ZIP_DEFLATED, ZipStream
+
+CHUNK = 1024 * 1024
+
+
+def regular_files(root: Path) -> Iterator[tuple[Path, str]]:
+    """Every regular file under ``root`` (symlinks neither followed nor listed), sorted."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(filenames):
+            path = base / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            yield path, path.relative_to(root).as_posix()
+
+
+def _snapshot(path: Path) -> Iterator[bytes]:
+    """The file as it is when opened: a file still growing is cut at the size seen then."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed in finally, lazily opened
+    except OSError:
+        return
+    try:
+        remaining = os.fstat(handle.fileno()).st_size
+        while remaining > 0:
+            chunk = handle.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def zip_directory(root: Path) -> Iterator[bytes]:
+    """Stream a ZIP of ``root``'s regular files, entry names relative to it."""
+    archive = ZipStream(compress_type=ZIP_DEFLATED, compress_level=6, sized=False)
+    for path, name in regular_files(root):
+        archive.add(_snapshot(path), name)
+    yield from archive

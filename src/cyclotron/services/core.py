@@ -1,0 +1,56 @@
+"""The core every face sits on: settings, database, files, services and executors, wired once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from cyclotron.domain.ports import Executor
+from cyclotron.plugins import executor_class
+from cyclotron.services.catalog import ServiceCatalog
+from cyclotron.services.jobfiles import JobFiles
+from cyclotron.services.leases import lease_owner_of_this_process
+from cyclotron.settings import Settings
+from cyclotron.storage.database import Database
+from cyclotron.storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    files: JobFiles
+    catalog: ServiceCatalog
+    executors: dict[str, Executor]
+    lease_owner: str = field(default_factory=lease_owner_of_this_process)
+    _wake: threading.Event = field(default_factory=threading.Event)
+
+    def wake(self) -> None:
+        """Ask the dispatcher for a pass now (a job arrived or left the admitted set)."""
+        self._wake.set()
+
+    def wait_for_wake(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def executor_of(self, service: str) -> Executor | None:
+        return self.executors.get(self.catalog.get(service).settings.executor)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_core(settings: Settings, *, migrate: bool = True) -> Core:
+    """Open the database (applying migrations), prepare the data directory, load plug-ins."""
+    db = Database(settings.server.resolved_database_url())
+    if migrate:
+        upgrade(db)
+    files = JobFiles(settings.server.data_dir)
+    files.ensure()
+    wanted = {service.executor for service in settings.services.values()}
+    executors = {name: executor_class(name)(settings) for name in sorted(wanted)}
+    catalog = ServiceCatalog(settings, frozenset(executors))
+    return Core(settings=settings, db=db, files=files, catalog=catalog, executors=executors)

@@ -1,0 +1,224 @@
+"""The dispatcher: admits jobs, prepares them, hands tasks to executors, recovers lost ones.
+
+It runs in one background thread, woken whenever a job arrives or ends, and at least once
+every ``dispatch.interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from cyclotron.domain.ports import TaskCommand, TaskOutcome, TaskRun
+from cyclotron.domain.records import ErrorKind
+from cyclotron.domain.states import JobStage, JobState, TaskState
+from cyclotron.errors import PluginError
+from cyclotron.services.admission import admit_jobs
+from cyclotron.services.core import Core
+from cyclotron.services.leases import local_owner_is_dead, this_host
+from cyclotron.services.lifecycle import TaskLifecycle, merge_job, settle_job
+from cyclotron.services.retention import clean_expired_jobs
+from cyclotron.storage import jobs as repo
+from cyclotron.storage.tables import TaskRow, utcnow
+from cyclotron.storage.transitions import change_job_state, change_task_state
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.lifecycle = TaskLifecycle(core)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_cleaning = 0.0
+
+    def start(self) -> None:
+        for executor in self.core.executors.values():
+            executor.start(self.lifecycle)
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread.start()
+        self.core.wake()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.core.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for executor in self.core.executors.values():
+            executor.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the loop must survive a passing database error
+                log.exception("dispatcher pass failed")
+                time.sleep(0.5)
+            self.core.wait_for_wake(self.core.settings.dispatch.interval)
+
+    def run_once(self) -> None:
+        recover_lost_tasks(self.core)
+        resume_merges(self.core)
+        admit_jobs(self.core)
+        prepare_admitted_jobs(self.core)
+        self.start_tasks()
+        now = time.monotonic()
+        if now - self._last_cleaning >= self.core.settings.retention.interval:
+            self._last_cleaning = now
+            clean_expired_jobs(self.core)
+
+    def start_tasks(self) -> None:
+        """Claim as many runnable tasks as each executor has free slots, and start them."""
+        for name, executor in self.core.executors.items():
+            services = self.core.catalog.served_by(name)
+            runs = claim_tasks(self.core, services, executor.free_slots())
+            for run in runs:
+                service = self.core.catalog.get(run.service)
+                try:
+                    if run.attempt > 1:
+                        self.core.files.reset_task_dir(run.job_id, run.task_index)
+                    executor.submit(run, service.plugin.parse_progress)
+                except Exception as exc:
+                    log.exception("executor %s refused %s/%s", name, run.job_id, run.task_index)
+                    self.lifecycle.task_finished(
+                        run, TaskOutcome(exit_code=None, error=f"could not start the task: {exc}")
+                    )
+
+
+def prepare_admitted_jobs(core: Core) -> None:
+    """Let each newly admitted job's plug-in check its input; refused input ends it Invalid."""
+    with core.db.transaction(write=False) as session:
+        jobs = [(j.id, j.service) for j in repo.jobs_in_stage(session, JobStage.PREPARING, JobState.PENDING)]
+    for job_id, service_name in jobs:
+        service = core.catalog.get(service_name)
+        try:
+            service.plugin.validate(core.files.input_dir(job_id))
+        except PluginError as exc:
+            reject_job(core, job_id, str(exc))
+            continue
+        with core.db.transaction() as session:
+            repo.set_job_stage(session, job_id, JobStage.SUBMITTED, only_from=JobStage.PREPARING)
+
+
+def reject_job(core: Core, job_id: str, reason: str) -> None:
+    now = utcnow()
+    with core.db.transaction() as session:
+        won = change_job_state(
+            session, job_id, JobState.FAILED, stage=JobStage.DONE.value, ended_at=now,
+            error=reason, error_kind=ErrorKind.INVALID, reason=reason,
+        )
+        if won:
+            for task in repo.job_tasks(session, job_id):
+                change_task_state(
+                    session, job_id, task.index, TaskState.FAILED, ended_at=now,
+                    error=reason, error_kind=ErrorKind.INVALID,
+                )
+    core.wake()
+
+
+def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
+    """Take up to ``slots`` runnable tasks under a lease held by this process."""
+    if slots <= 0 or not services:
+        return []
+    now = utcnow()
+    lease_until = now + timedelta(seconds=core.settings.dispatch.lease_seconds)
+    runs: list[TaskRun] = []
+    with core.db.transaction() as session:
+        for task in repo.runnable_tasks(session, services, slots):
+            attempt = task.attempt + 1
+            won = change_task_state(
+                session, task.job_id, task.index, TaskState.RUNNING,
+                only_if=(TaskRow.attempt == task.attempt,),
+                attempt=attempt, lease_owner=core.lease_owner, lease_expires_at=lease_until,
+                started_at=now, ended_at=None, pgid=None, error=None, error_kind=None,
+            )
+            if not won:
+                continue
+            job = repo.find_job(session, task.job_id)
+            assert job is not None
+            change_job_state(
+                session, job.id, JobState.RUNNING, stage=JobStage.RUNNING.value, started_at=now
+            )
+            runs.append(_task_run(core, job.id, job.service, job.ntasks, task.index, attempt))
+    return runs
+
+
+def _task_run(core: Core, job_id: str, service_name: str, ntasks: int, index: int, attempt: int) -> TaskRun:
+    service = core.catalog.get(service_name)
+    workdir = core.files.task_dir(job_id, index)
+    command = service.plugin.task_command(workdir, index, ntasks)
+    env = {
+        **command.env,
+        "CYCLOTRON_JOB_ID": job_id,
+        "CYCLOTRON_TASK_INDEX": str(index),
+        "CYCLOTRON_NTASKS": str(ntasks),
+    }
+    return TaskRun(
+        job_id=job_id,
+        service=service_name,
+        task_index=index,
+        attempt=attempt,
+        workdir=workdir,
+        stdout_path=core.files.log_path(job_id, index, "stdout"),
+        stderr_path=core.files.log_path(job_id, index, "stderr"),
+        command=TaskCommand(argv=command.argv, env=env),
+        time_limit=service.settings.time_limit,
+    )
+
+
+def recover_lost_tasks(core: Core) -> None:
+    """Tasks whose lease expired, or whose server process on this host died, run again or fail."""
+    now = utcnow()
+    max_attempts = core.settings.dispatch.max_attempts
+    settled: list[str] = []
+    with core.db.transaction() as session:
+        dead = [o for o in repo.local_lease_owners(session, this_host() + ":") if local_owner_is_dead(o)]
+        lost = {t.id: t for t in repo.expired_leases(session, now)}
+        lost.update({t.id: t for t in repo.leases_held_by(session, dead)})
+        for task in lost.values():
+            _reap_orphan(core, session, task)
+            held = (TaskRow.attempt == task.attempt, TaskRow.lease_owner == task.lease_owner)
+            cleared = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
+            if task.attempt < max_attempts:
+                change_task_state(
+                    session, task.job_id, task.index, TaskState.PENDING, only_if=held,
+                    reason=f"lost after attempt {task.attempt} of {max_attempts}; queued again",
+                    **cleared,
+                )
+                continue
+            message = (
+                f"lost: the task stopped reporting (server restart or crash) "
+                f"on attempt {task.attempt} of {max_attempts}"
+            )
+            if change_task_state(
+                session, task.job_id, task.index, TaskState.FAILED, only_if=held, reason=message,
+                error=message, error_kind=ErrorKind.LOST, ended_at=now, **cleared,
+            ) and settle_job(session, task.job_id):
+                settled.append(task.job_id)
+    for job_id in settled:
+        merge_job(core, job_id)
+    if lost:
+        core.wake()
+
+
+def _reap_orphan(core: Core, session: Session, task: TaskRow) -> None:
+    """Kill what is left of a lost attempt on this host, so two attempts never run at once."""
+    job = repo.find_job(session, task.job_id)
+    if job is None or task.pgid is None or not (task.lease_owner or "").startswith(this_host() + ":"):
+        return
+    executor = core.executor_of(job.service)
+    if executor is not None:
+        executor.reap_orphan(f"{task.job_id}/{task.index}/{task.attempt}", task.pgid)
+
+
+def resume_merges(core: Core) -> None:
+    """Merges queued but never run (the server stopped between the last task and the merge)."""
+    with core.db.transaction(write=False) as session:
+        waiting = [j.id for j in repo.jobs_in_stage(session, JobStage.MERGING_QUEUED, JobState.MERGING_QUEUED)]
+    for job_id in waiting:
+        merge_job(core, job_id)

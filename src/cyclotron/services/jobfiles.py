@@ -1,0 +1,70 @@
+"""Where a job's files live: ``<data_dir>/jobs/<job id>/{input,tasks/<i>,logs,results}``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+class JobFiles:
+    """The on-disk layout of jobs, and the private staging area for uploads."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.jobs_dir = self.data_dir / "jobs"
+        self.staging_dir = self.data_dir / "staging"
+
+    def ensure(self) -> None:
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.staging_dir, 0o700)
+        # Staged uploads of a server that died mid-request are never going to be finished.
+        for leftover in self.staging_dir.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def new_staging_area(self) -> Path:
+        path = self.staging_dir / uuid.uuid4().hex
+        path.mkdir(mode=0o700)
+        return path
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def input_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "input"
+
+    def task_dir(self, job_id: str, index: int) -> Path:
+        return self.job_dir(job_id) / "tasks" / str(index)
+
+    def results_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "results"
+
+    def log_path(self, job_id: str, index: int, stream: str) -> Path:
+        return self.job_dir(job_id) / "logs" / f"task-{index}.{stream}"
+
+    def create_job_dir(self, job_id: str, staged_input: Path, ntasks: int) -> None:
+        """Move staged input into a new job directory and give each task a copy of it."""
+        job_dir = self.job_dir(job_id)
+        job_dir.mkdir()
+        try:
+            os.replace(staged_input, self.input_dir(job_id))
+            (job_dir / "logs").mkdir()
+            (job_dir / "results").mkdir()
+            for index in range(ntasks):
+                self.reset_task_dir(job_id, index)
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+
+    def reset_task_dir(self, job_id: str, index: int) -> Path:
+        """A fresh working directory holding exactly the job's input (used again on a retry)."""
+        task_dir = self.task_dir(job_id, index)
+        if task_dir.exists():
+            shutil.rmtree(task_dir)
+        shutil.copytree(self.input_dir(job_id), task_dir, symlinks=True)
+        return task_dir
+
+    def remove_job_dir(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

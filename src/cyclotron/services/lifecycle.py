@@ -1,0 +1,185 @@
+"""What happens to a job as its tasks start, report, end; and the merge that ends the job."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from cyclotron.domain.ports import ProgressReport, TaskOutcome, TaskRun
+from cyclotron.domain.records import ErrorKind
+from cyclotron.domain.states import TASK_TERMINAL, JobStage, JobState, TaskState
+from cyclotron.errors import PluginError
+from cyclotron.services.core import Core
+from cyclotron.storage import jobs as repo
+from cyclotron.storage.events import append_event
+from cyclotron.storage.tables import TaskRow, utcnow
+from cyclotron.storage.transitions import change_job_state, change_task_state
+
+log = logging.getLogger(__name__)
+
+STDERR_LINES_IN_MESSAGE = 20
+
+
+def failure_message(run: TaskRun, outcome: TaskOutcome) -> tuple[str, str]:
+    """The reason a user reads for a failed attempt, and its kind."""
+    if outcome.error:
+        return outcome.error, ErrorKind.EXECUTOR
+    if outcome.timed_out:
+        return f"time limit of {run.time_limit:g} s exceeded", ErrorKind.TIME_LIMIT
+    program = " ".join(run.command.argv)
+    code = outcome.exit_code
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        head = f"{program} was killed by {name}"
+    else:
+        head = f"{program} exited with status {code}"
+    tail = "\n".join(outcome.stderr_tail.splitlines()[-STDERR_LINES_IN_MESSAGE:])
+    return (f"{head}: {tail}" if tail else head), ErrorKind.EXIT
+
+
+def settle_job(session: Session, job_id: str) -> bool:
+    """Once no task is active: queue the merge (some task completed) or fail the job.
+
+    Returns True when the job was queued for merging.
+    """
+    tasks = repo.job_tasks(session, job_id)
+    if any(TaskState(t.state) not in TASK_TERMINAL for t in tasks):
+        return False
+    if any(t.state == TaskState.COMPLETED.value for t in tasks):
+        return change_job_state(
+            session, job_id, JobState.MERGING_QUEUED, stage=JobStage.MERGING_QUEUED.value
+        )
+    failed = [t for t in tasks if t.state == TaskState.FAILED.value]
+    if failed:
+        first = failed[0]
+        change_job_state(
+            session,
+            job_id,
+            JobState.FAILED,
+            stage=JobStage.DONE.value,
+            ended_at=utcnow(),
+            error=first.error if len(tasks) == 1 else f"task {first.index}: {first.error}",
+            error_kind=first.error_kind,
+            reason="every task failed",
+        )
+    return False
+
+
+def merge_job(core: Core, job_id: str) -> None:
+    """Run the plug-in's merge for a job queued for it; the one caller that wins does the work."""
+    with core.db.transaction() as session:
+        row = repo.find_job(session, job_id)
+        won = row is not None and change_job_state(
+            session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING.value
+        )
+        completed = [
+            t.index for t in repo.job_tasks(session, job_id) if t.state == TaskState.COMPLETED.value
+        ]
+    if not won or row is None:
+        return
+    service = core.catalog.get(row.service)
+    try:
+        service.plugin.merge(core.files.job_dir(job_id), completed)
+    except PluginError as exc:
+        outcome: dict[str, object] = {"error": str(exc), "error_kind": ErrorKind.MERGE}
+        target = JobState.FAILED
+    except Exception as exc:
+        log.exception("merge of job %s failed", job_id)
+        outcome, target = {"error": f"merge failed: {exc}", "error_kind": ErrorKind.MERGE}, JobState.FAILED
+    else:
+        outcome, target = {}, JobState.COMPLETED
+    with core.db.transaction() as session:
+        change_job_state(
+            session, job_id, target, stage=JobStage.DONE.value, ended_at=utcnow(), **outcome
+        )
+    core.wake()
+
+
+class TaskLifecycle:
+    """The services' side of the executor port: every report is one short transaction."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def _held(self, run: TaskRun) -> tuple[object, ...]:
+        """The conditions under which this attempt still owns its task."""
+        return (
+            TaskRow.attempt == run.attempt,
+            TaskRow.lease_owner == self.core.lease_owner,
+        )
+
+    def _lease_until(self) -> object:
+        return utcnow() + timedelta(seconds=self.core.settings.dispatch.lease_seconds)
+
+    def task_started(self, run: TaskRun, pgid: int) -> bool:
+        with self.core.db.transaction() as session:
+            task = repo.find_task(session, run.job_id, run.task_index)
+            if task is None or task.state != TaskState.RUNNING.value:
+                return False
+            if task.attempt != run.attempt or task.lease_owner != self.core.lease_owner:
+                return False
+            task.pgid = pgid
+            task.lease_expires_at = self._lease_until()  # type: ignore[assignment]
+            session.flush()
+            return True
+
+    def task_alive(self, run: TaskRun) -> bool:
+        with self.core.db.transaction() as session:
+            task = repo.find_task(session, run.job_id, run.task_index)
+            if task is None or task.state != TaskState.RUNNING.value:
+                return False
+            if task.attempt != run.attempt or task.lease_owner != self.core.lease_owner:
+                return False
+            task.lease_expires_at = self._lease_until()  # type: ignore[assignment]
+            session.flush()
+            return True
+
+    def task_progress(self, run: TaskRun, report: ProgressReport) -> None:
+        with self.core.db.transaction() as session:
+            task = repo.find_task(session, run.job_id, run.task_index)
+            if task is None or task.state != TaskState.RUNNING.value or task.attempt != run.attempt:
+                return
+            task.progress_done, task.progress_total = report.done, report.total
+            task.lease_expires_at = self._lease_until()  # type: ignore[assignment]
+            data: dict[str, object] = {"done": report.done, "total": report.total}
+            if report.stage:
+                data["stage"] = report.stage
+            append_event(session, run.job_id, "progress", data, task_index=run.task_index)
+
+    def task_finished(self, run: TaskRun, outcome: TaskOutcome) -> None:
+        merge = False
+        now = utcnow()
+        with self.core.db.transaction() as session:
+            cleared = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
+            held = self._held(run)
+            if outcome.interrupted:
+                change_task_state(
+                    session, run.job_id, run.task_index, TaskState.PENDING,
+                    only_if=held, reason="the executor shut down; the task will run again",  # type: ignore[arg-type]
+                    attempt=run.attempt - 1, **cleared,
+                )
+            elif outcome.succeeded:
+                won = change_task_state(
+                    session, run.job_id, run.task_index, TaskState.COMPLETED,
+                    only_if=held,  # type: ignore[arg-type]
+                    exit_code=0, ended_at=now, **cleared,
+                )
+                merge = won and settle_job(session, run.job_id)
+            elif not outcome.cancelled:
+                message, kind = failure_message(run, outcome)
+                won = change_task_state(
+                    session, run.job_id, run.task_index, TaskState.FAILED,
+                    only_if=held, reason=message,  # type: ignore[arg-type]
+                    exit_code=outcome.exit_code, error=message, error_kind=kind, ended_at=now,
+                    **cleared,
+                )
+                merge = won and settle_job(session, run.job_id)
+        if merge:
+            merge_job(self.core, run.job_id)
+        self.core.wake()

@@ -1,0 +1,57 @@
+"""Reading jobs, always through the caller's visibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from cyclotron.domain.records import Caller, JobRecord
+from cyclotron.errors import NotFound
+from cyclotron.services.core import Core
+from cyclotron.storage import jobs as repo
+from cyclotron.storage.tables import JobRow
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job named by its opaque id or by its integer number."""
+
+    job_id: str | None = None
+    number: int | None = None
+
+    def __str__(self) -> str:
+        return str(self.number) if self.number is not None else str(self.job_id)
+
+
+def visible_job_row(session: Session, caller: Caller, ref: JobRef) -> JobRow:
+    """The job, or NotFound when it does not exist or the caller may not see it (same answer)."""
+    if ref.number is not None:
+        row = repo.find_job_by_number(session, ref.number)
+    else:
+        row = repo.find_job(session, ref.job_id or "")
+    if row is None or not caller.may_see(row.owner_id):
+        raise NotFound(f"Job {ref} not found in the database")
+    return row
+
+
+def get_job(core: Core, caller: Caller, ref: JobRef) -> JobRecord:
+    with core.db.transaction(write=False) as session:
+        row = visible_job_row(session, caller, ref)
+        return repo.job_record(row, repo.job_tasks(session, row.id))
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[JobRecord]
+    total: int
+
+
+def list_jobs(core: Core, caller: Caller, offset: int = 0, limit: int = 50) -> JobPage:
+    owner = None if caller.admin else caller.user_id
+    with core.db.transaction(write=False) as session:
+        rows = repo.list_jobs(session, owner, offset, limit)
+        return JobPage(
+            items=[repo.job_record(r) for r in rows],
+            total=repo.count_jobs(session, owner),
+        )

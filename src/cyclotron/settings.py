@@ -1,0 +1,240 @@
+"""Settings: one object built at start-up from a TOML file and the environment, then passed down.
+
+Precedence (highest first): explicit overrides (CLI flags), ``CYCLOTRON_*`` variables, the
+legacy variables of the original file-upload server, the TOML file, defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cyclotron.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+DEFAULT_CONFIG_FILE = Path("cyclotron.toml")
+_LEGACY_SERVICE = re.compile(r"^SERVICE_([A-Za-z0-9]+)_(MAX_RUNS|RUNS_PER_USER|UPLOAD_URL|DOWNLOAD_URL|TERMINATE_URL)$")
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+    data_dir: Path = Path("./cyclotron-data")
+    database_url: str | None = None
+    max_upload_bytes: int = Field(419_430_400, ge=1)
+    docs: bool = True
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or a SQLite file inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cyclotron.db').resolve()}"
+
+
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_age: int = Field(864_000, ge=0)
+    interval: float = Field(60.0, gt=0)
+
+
+class ApiKeyEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    user_id: int = Field(ge=0, le=2_147_483_647)
+    admin: bool = False
+
+
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    keys: list[ApiKeyEntry] = Field(default_factory=list)
+
+
+class DispatchSettings(BaseModel):
+    """How tasks are claimed and kept: leases, retries, scheduler cadence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lease_seconds: float = Field(30.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    interval: float = Field(1.0, gt=0)
+
+
+class LocalExecutorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_parallel: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    grace_period: float = Field(10.0, ge=0)
+
+
+class ExecutorsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
+
+
+class ServiceSettings(BaseModel):
+    """One ``[services.<name>]`` table. Keys the core does not know are the plug-in's options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    plugin: str = "script"
+    executor: str = "local"
+    max_runs: int = Field(10, ge=1)
+    runs_per_user: int = Field(5, ge=1)
+    max_age: int | None = Field(None, ge=0)
+    time_limit: float | None = Field(None, gt=0)
+    deny_patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("deny_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Plug-in specific keys of this service's table."""
+        return dict(self.model_extra or {})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CYCLOTRON_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    executors: ExecutorsSettings = Field(default_factory=ExecutorsSettings)
+    services: dict[str, ServiceSettings] = Field(default_factory=dict)
+    api_key: SecretStr | None = None
+    config: str | None = None  # CYCLOTRON_CONFIG, read by load_settings
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, services: dict[str, ServiceSettings]) -> dict[str, ServiceSettings]:
+        for name in services:
+            if not SERVICE_NAME.match(name):
+                raise ValueError(f"service name {name!r} must match {SERVICE_NAME.pattern}")
+        return services or {"example": ServiceSettings()}
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth.enabled or self.api_key is not None
+
+
+class _MappingSource(PydanticBaseSettingsSource):
+    """A settings source over an already-read mapping (the TOML file, the legacy variables)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = dict(data)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def legacy_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Translate the original server's variables (PORT, DB_PATH, SERVICE_<NAME>_MAX_RUNS, ...)."""
+    server: dict[str, Any] = {}
+    services: dict[str, dict[str, Any]] = {}
+    data: dict[str, Any] = {}
+    if "PORT" in environ:
+        server["port"] = environ["PORT"]
+    if "DB_PATH" in environ:
+        server["database_url"] = f"sqlite:///{Path(environ['DB_PATH']).resolve()}"
+    if "DATA_PATH" in environ:
+        server["data_dir"] = environ["DATA_PATH"]
+    if "MAX_AGE" in environ:
+        data["retention"] = {"max_age": environ["MAX_AGE"]}
+    for key, value in environ.items():
+        match = _LEGACY_SERVICE.match(key)
+        if not match:
+            continue
+        name, field = match.group(1).lower(), match.group(2).lower()
+        service = services.setdefault(name, {"plugin": "script", "executor": "local"})
+        if field.endswith("_url"):
+            log.warning("%s is ignored: Cyclotron runs jobs through its own executors", key)
+        else:
+            service[field] = value
+    if server:
+        data["server"] = server
+    if services:
+        data["services"] = services
+    return data
+
+
+def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"configuration file {path} does not exist")
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from exc
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings, or raise ConfigError naming the first bad key."""
+    env = os.environ if environ is None else environ
+    named = config_file or (Path(env["CYCLOTRON_CONFIG"]) if env.get("CYCLOTRON_CONFIG") else None)
+    toml_data = _read_toml(named or DEFAULT_CONFIG_FILE, explicit=named is not None)
+    legacy = legacy_environment(env)
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                _MappingSource(settings_cls, legacy),
+                _MappingSource(settings_cls, toml_data),
+            )
+
+    try:
+        return _Loaded(**dict(overrides or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"invalid setting {key}: {first['msg']}") from exc

@@ -1,0 +1,1 @@
+"""Simulator plug-ins: each knows one engine and never touches the database, HTTP or executors."""

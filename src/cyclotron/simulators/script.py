@@ -1,0 +1,49 @@
+"""The ``script`` plug-in: runs the job's ``run.sh`` with bash in the task's directory."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cyclotron.domain.ports import SimulatorPlugin, TaskCommand
+from cyclotron.errors import PluginError
+
+RUN_SCRIPT = "run.sh"
+MAX_SCRIPT_BYTES = 20 * 1024 * 1024
+
+
+class ScriptSimulator(SimulatorPlugin):
+    """Exit 0 is success; the files the run leaves are the results."""
+
+    name: ClassVar[str] = "script"
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        super().__init__(options)
+        patterns = self.options.get("deny_patterns", [])
+        self._deny = [re.compile(p) for p in patterns]
+
+    def validate(self, input_dir: Path) -> None:
+        script = input_dir / RUN_SCRIPT
+        if not script.is_file():
+            raise PluginError("run.sh is required")
+        size = script.stat().st_size
+        if size == 0:
+            raise PluginError("run.sh is empty")
+        if size > MAX_SCRIPT_BYTES:
+            raise PluginError(f"run.sh is larger than {MAX_SCRIPT_BYTES} bytes")
+        try:
+            text = script.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PluginError(f"run.sh is not valid UTF-8 (byte {exc.start})") from exc
+        for pattern in self._deny:
+            if pattern.search(text):
+                raise PluginError(f"run.sh matches a denied pattern of this service: {pattern.pattern}")
+
+    def result_dir(self, job_dir: Path, ntasks: int) -> Path:
+        """One task: the files its run left; several: every task's directory."""
+        return job_dir / "tasks" / "0" if ntasks == 1 else job_dir / "tasks"
+
+    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+        return TaskCommand(argv=("bash", RUN_SCRIPT))

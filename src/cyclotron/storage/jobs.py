@@ -1,0 +1,231 @@
+"""Queries over jobs and tasks. Functions flush; the services layer commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cyclotron.domain.records import JobRecord, TaskRecord
+from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
+from cyclotron.storage.tables import AdmissionCursorRow, JobRow, TaskRow
+
+_ACTIVE = [s.value for s in JOB_ACTIVE]
+_TERMINAL = [s.value for s in JOB_TERMINAL]
+
+
+def add_job(session: Session, row: JobRow, ntasks: int) -> JobRow:
+    session.add(row)
+    session.flush()
+    for index in range(ntasks):
+        session.add(TaskRow(job_id=row.id, index=index, state=TaskState.PENDING.value, seed=index))
+    session.flush()
+    return row
+
+
+def find_job(session: Session, job_id: str) -> JobRow | None:
+    return session.scalar(select(JobRow).where(JobRow.id == job_id))
+
+
+def find_job_by_number(session: Session, number: int) -> JobRow | None:
+    return session.get(JobRow, number)
+
+
+def job_tasks(session: Session, job_id: str) -> list[TaskRow]:
+    return list(session.scalars(select(TaskRow).where(TaskRow.job_id == job_id).order_by(TaskRow.index)))
+
+
+def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
+    return session.scalar(select(TaskRow).where(TaskRow.job_id == job_id, TaskRow.index == index))
+
+
+def count_jobs(session: Session, owner_id: int | None = None) -> int:
+    stmt = select(func.count()).select_from(JobRow)
+    if owner_id is not None:
+        stmt = stmt.where(JobRow.owner_id == owner_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def list_jobs(
+    session: Session, owner_id: int | None, offset: int, limit: int
+) -> list[JobRow]:
+    stmt = select(JobRow).order_by(JobRow.number.desc()).offset(offset).limit(limit)
+    if owner_id is not None:
+        stmt = stmt.where(JobRow.owner_id == owner_id)
+    return list(session.scalars(stmt))
+
+
+def task_record(row: TaskRow) -> TaskRecord:
+    return TaskRecord(
+        job_id=row.job_id,
+        index=row.index,
+        state=TaskState(row.state),
+        attempt=row.attempt,
+        progress_done=row.progress_done,
+        progress_total=row.progress_total,
+        exit_code=row.exit_code,
+        error=row.error,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        number=row.number,
+        owner_id=row.owner_id,
+        service=row.service,
+        name=row.name,
+        state=JobState(row.state),
+        stage=JobStage(row.stage),
+        priority=row.priority,
+        ntasks=row.ntasks,
+        error=row.error,
+        error_kind=row.error_kind,
+        created_at=row.created_at,
+        admitted_at=row.admitted_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        cleaned_at=row.cleaned_at,
+        tasks=tuple(task_record(t) for t in tasks),
+    )
+
+
+# --- admission -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    id: str
+    owner_id: int
+
+
+def lock_admission_cursor(session: Session, service: str) -> AdmissionCursorRow:
+    """The service's round-robin cursor, locked for this transaction (created on first use)."""
+    stmt = select(AdmissionCursorRow).where(AdmissionCursorRow.service == service).with_for_update()
+    row = session.scalar(stmt)
+    if row is None:
+        row = AdmissionCursorRow(service=service, last_user_id=None)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def admitted_counts(session: Session, service: str) -> dict[int, int]:
+    """Admitted, still active jobs of a service, per owner."""
+    stmt = (
+        select(JobRow.owner_id, func.count())
+        .where(JobRow.service == service, JobRow.admitted_at.is_not(None), JobRow.state.in_(_ACTIVE))
+        .group_by(JobRow.owner_id)
+    )
+    return {int(owner): int(n) for owner, n in session.execute(stmt)}
+
+
+def queued_jobs(session: Session, service: str) -> list[QueuedJob]:
+    """Jobs waiting for admission, in each owner's order: highest priority first, then oldest."""
+    stmt = (
+        select(JobRow.id, JobRow.owner_id)
+        .where(
+            JobRow.service == service,
+            JobRow.state == JobState.PENDING.value,
+            JobRow.admitted_at.is_(None),
+        )
+        .order_by(JobRow.priority.desc(), JobRow.number)
+    )
+    return [QueuedJob(id=i, owner_id=int(o)) for i, o in session.execute(stmt)]
+
+
+def mark_admitted(session: Session, job_ids: Sequence[str], now: datetime) -> None:
+    if job_ids:
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id.in_(job_ids), JobRow.admitted_at.is_(None))
+            .values(admitted_at=now, stage=JobStage.PREPARING.value)
+        )
+
+
+def jobs_in_stage(session: Session, stage: JobStage, state: JobState) -> list[JobRow]:
+    stmt = select(JobRow).where(JobRow.stage == stage.value, JobRow.state == state.value)
+    return list(session.scalars(stmt.order_by(JobRow.number)))
+
+
+def set_job_stage(session: Session, job_id: str, stage: JobStage, only_from: JobStage) -> bool:
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.stage == only_from.value, JobRow.state.in_(_ACTIVE))
+        .values(stage=stage.value)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# --- task claiming ---------------------------------------------------------------------------
+
+
+def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> list[TaskRow]:
+    """Pending tasks of admitted, prepared jobs, oldest job first; skipped if another claims them."""
+    if limit <= 0 or not services:
+        return []
+    stmt = (
+        select(TaskRow)
+        .join(JobRow, JobRow.id == TaskRow.job_id)
+        .where(
+            TaskRow.state == TaskState.PENDING.value,
+            JobRow.service.in_(services),
+            JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
+            JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
+        )
+        .order_by(JobRow.priority.desc(), JobRow.number, TaskRow.index)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=TaskRow)
+    )
+    return list(session.scalars(stmt))
+
+
+def expired_leases(session: Session, now: datetime) -> list[TaskRow]:
+    stmt = select(TaskRow).where(
+        TaskRow.state == TaskState.RUNNING.value, TaskRow.lease_expires_at < now
+    )
+    return list(session.scalars(stmt))
+
+
+def leases_held_by(session: Session, owners: Sequence[str]) -> list[TaskRow]:
+    stmt = select(TaskRow).where(
+        TaskRow.state == TaskState.RUNNING.value, TaskRow.lease_owner.in_(owners)
+    )
+    return list(session.scalars(stmt))
+
+
+def local_lease_owners(session: Session, host_prefix: str) -> list[str]:
+    stmt = (
+        select(TaskRow.lease_owner)
+        .where(TaskRow.state == TaskState.RUNNING.value, TaskRow.lease_owner.like(f"{host_prefix}%"))
+        .distinct()
+    )
+    return [owner for owner in session.scalars(stmt) if owner]
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def ended_jobs_not_cleaned(session: Session, service: str, ended_before: datetime) -> list[JobRow]:
+    stmt = select(JobRow).where(
+        JobRow.service == service,
+        JobRow.state.in_(_TERMINAL),
+        JobRow.cleaned_at.is_(None),
+        JobRow.ended_at.is_not(None),
+        JobRow.ended_at < ended_before,
+    )
+    return list(session.scalars(stmt))
+
+
+def mark_cleaned(session: Session, job_id: str, now: datetime) -> bool:
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.state.in_(_TERMINAL), JobRow.cleaned_at.is_(None))
+        .values(cleaned_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

@@ -1,0 +1,75 @@
+"""The one writer of state columns: conditional updates checked against the domain's table.
+
+A change is ``UPDATE ... WHERE state IN (allowed predecessors)``, so of two concurrent writers
+only one can win, and a late CANCELED never overwrites COMPLETED (or the reverse). Every
+change that wins appends an event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from cyclotron.domain.states import JobState, TaskState, job_predecessors, task_predecessors
+from cyclotron.storage.events import append_event
+from cyclotron.storage.tables import JobRow, TaskRow
+
+
+def change_job_state(
+    session: Session,
+    job_id: str,
+    target: JobState,
+    *,
+    reason: str | None = None,
+    **values: Any,
+) -> bool:
+    """Move a job to ``target`` if its current state allows it; True when this call won."""
+    stmt = (
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.state.in_(job_predecessors(target)))
+        .values(state=target.value, **values)
+    )
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    if result.rowcount != 1:
+        return False
+    data: dict[str, Any] = {"state": target.value}
+    if "stage" in values:
+        data["stage"] = values["stage"]
+    if reason:
+        data["reason"] = reason
+    append_event(session, job_id, "state", data)
+    return True
+
+
+def change_task_state(
+    session: Session,
+    job_id: str,
+    index: int,
+    target: TaskState,
+    *,
+    only_if: tuple[ColumnElement[bool], ...] = (),
+    reason: str | None = None,
+    **values: Any,
+) -> bool:
+    """Move one task to ``target`` if allowed (and ``only_if`` holds); True when this call won."""
+    stmt = (
+        update(TaskRow)
+        .where(
+            TaskRow.job_id == job_id,
+            TaskRow.index == index,
+            TaskRow.state.in_(task_predecessors(target)),
+            *only_if,
+        )
+        .values(state=target.value, **values)
+    )
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    if result.rowcount != 1:
+        return False
+    data: dict[str, Any] = {"state": target.value}
+    if reason:
+        data["reason"] = reason
+    append_event(session, job_id, "task_state", data, task_index=index)
+    return True
