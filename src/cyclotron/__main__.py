@@ -1,0 +1,5 @@
+"""``python -m cyclotron``."""
+
+from cyclotron.cli.main import app
+
+app()
