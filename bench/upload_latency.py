@@ -13,6 +13,7 @@ server does not start or a job does not complete; the target is reported, never 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -93,14 +94,15 @@ def server_latencies(jobs: int, workdir: Path) -> list[float]:
         server.stop()
 
 
-def report(jobs: int, server: list[float], direct: list[float]) -> None:
+def report(jobs: int, server: list[float], direct: list[float], load: float) -> None:
     def ms(value: float) -> str:
         return f"{value * 1000:8.2f} ms"
 
     server_median = statistics.median(server)
     direct_median = statistics.median(direct)
     overhead = server_median - direct_median
-    print(f"jobs                    {jobs}")
+    print(f"jobs                    {jobs} (+1 warm-up job, not counted)")
+    print(f"host                    {os.cpu_count()} CPUs, 1-min load {load:.2f} before the run")
     print(f"server median           {ms(server_median)}")
     print(f"server p90              {ms(percentile(server, 0.90))}")
     print(f"server p99              {ms(percentile(server, 0.99))}")
@@ -113,11 +115,12 @@ def report(jobs: int, server: list[float], direct: list[float]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=100, help="jobs to submit (default 100)")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    load = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="cyclotron-bench-"))
     try:
         direct_dir = workdir / "direct"
@@ -129,7 +132,7 @@ def main() -> int:
         return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(args.jobs, server, direct)
+    report(args.jobs, server, direct, load)
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any
 
 from cyclotron.domain.ports import Executor, SimulatorPlugin
 from cyclotron.errors import ConfigError
@@ -11,10 +11,8 @@ from cyclotron.errors import ConfigError
 SIMULATORS = "cyclotron.simulators"
 EXECUTORS = "cyclotron.executors"
 
-_T = TypeVar("_T")
 
-
-def _load(group: str, name: str, base: type[_T]) -> type[_T]:
+def _load(group: str, name: str, base: Any) -> Any:
     found = entry_points(group=group, name=name)
     if not found:
         known = ", ".join(sorted(ep.name for ep in entry_points(group=group))) or "none"
@@ -26,11 +24,13 @@ def _load(group: str, name: str, base: type[_T]) -> type[_T]:
 
 
 def simulator_class(name: str) -> type[SimulatorPlugin]:
-    return _load(SIMULATORS, name, SimulatorPlugin)
+    found: type[SimulatorPlugin] = _load(SIMULATORS, name, SimulatorPlugin)
+    return found
 
 
 def executor_class(name: str) -> type[Executor]:
-    return _load(EXECUTORS, name, Executor)
+    found: type[Executor] = _load(EXECUTORS, name, Executor)
+    return found
 
 
 def installed(group: str) -> list[str]:

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_CONFIG_FILE = Path("cyclotron.toml")
-_LEGACY_SERVICE = re.compile(r"^SERVICE_([A-Za-z0-9]+)_(MAX_RUNS|RUNS_PER_USER|UPLOAD_URL|DOWNLOAD_URL|TERMINATE_URL)$")
+_LEGACY_SERVICE = re.compile(
+    r"^SERVICE_([A-Za-z0-9]+)_(MAX_RUNS|RUNS_PER_USER|UPLOAD_URL|DOWNLOAD_URL|TERMINATE_URL)$"
+)
 
 
 class ServerSettings(BaseModel):

@@ -1,1 +1,1 @@
-"""HTTP faces. Each parses, calls one service function and shapes the answer; none touches storage."""
+"""HTTP faces: each parses, calls one service function and shapes the answer; none reads storage."""

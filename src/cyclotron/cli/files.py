@@ -74,11 +74,16 @@ def wait_for(client: httpx.Client, job_id: int, interval: float = 0.5) -> dict[s
 def register(app: typer.Typer) -> None:
     @app.command()
     def submit(
-        files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="run.sh and its input files.")],
+        files: Annotated[
+            list[Path],
+            typer.Argument(exists=True, dir_okay=False, help="run.sh and its input files."),
+        ],
         service: Annotated[str, typer.Option(help="Service to run the job.")] = "example",
         user_id: Annotated[int, typer.Option("--user-id", min=0)] = 0,
         wait: Annotated[bool, typer.Option(help="Wait for the end and download the ZIP.")] = True,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to save the ZIP.")] = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Where to save the ZIP.")
+        ] = None,
         server: ServerOption = "http://127.0.0.1:5000",
         api_key: KeyOption = None,
     ) -> None:
@@ -89,7 +94,10 @@ def register(app: typer.Typer) -> None:
                 response = client.post(
                     "/upload",
                     data={"user_id": str(user_id), "service": service},
-                    files=[("file", (path.name, handle)) for path, handle in zip(files, handles, strict=True)],
+                    files=[
+                        ("file", (path.name, handle))
+                        for path, handle in zip(files, handles, strict=True)
+                    ],
                 )
             finally:
                 for handle in handles:
@@ -109,7 +117,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"job {job_id} Completed; results in {target}")
 
     @app.command()
-    def status(job_id: int, server: ServerOption = "http://127.0.0.1:5000", api_key: KeyOption = None) -> None:
+    def status(
+        job_id: int, server: ServerOption = "http://127.0.0.1:5000", api_key: KeyOption = None
+    ) -> None:
         """Print a job's status."""
         with _client(server, api_key) as client:
             body = _status(client, job_id)

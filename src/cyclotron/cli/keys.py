@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from cyclotron.services.core import Core
+
 app = typer.Typer(help="API keys.", no_args_is_help=True)
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML configuration file.")
+]
 
 
-def _core(config: Path | None):  # type: ignore[no-untyped-def]
+def _core(config: Path | None) -> Core:
     from cyclotron.cli.main import settings_or_exit
     from cyclotron.services.core import build_core
 
@@ -34,7 +39,9 @@ def create(
     key, info = create_key(core, user_id, admin, label)
     core.close()
     typer.echo(key)
-    Console(stderr=True).print(f"key {info.id} for user {info.user_id}{' (admin)' if admin else ''}")
+    Console(stderr=True).print(
+        f"key {info.id} for user {info.user_id}{' (admin)' if admin else ''}"
+    )
 
 
 @app.command("list")
@@ -46,7 +53,10 @@ def list_(config: ConfigOption = None) -> None:
     table = Table("id", "user", "admin", "label", "created", "revoked")
     for info in list_keys(core):
         table.add_row(
-            str(info.id), str(info.user_id), "yes" if info.admin else "", info.label,
+            str(info.id),
+            str(info.user_id),
+            "yes" if info.admin else "",
+            info.label,
             info.created_at.isoformat(timespec="seconds"),
             info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "",
         )

@@ -14,7 +14,9 @@ from cyclotron.cli import files, keys
 from cyclotron.errors import ConfigError
 from cyclotron.settings import Settings, load_settings
 
-app = typer.Typer(help="Cyclotron: a self-hosted job server for scientific simulations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Cyclotron: a self-hosted job server for scientific simulations.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
@@ -22,7 +24,8 @@ files.register(app)
 err = Console(stderr=True)
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML configuration file (default ./cyclotron.toml).")
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file (default ./cyclotron.toml)."),
 ]
 
 
@@ -36,9 +39,13 @@ def settings_or_exit(config: Path | None, overrides: dict[str, Any] | None = Non
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 5000).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ./cyclotron-data).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (default ./cyclotron-data).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the API, the dispatcher and the local executor in one process."""
@@ -55,7 +62,9 @@ def serve(
     if data_dir is not None:
         server["data_dir"] = data_dir
     settings = settings_or_exit(config, {"server": server} if server else None)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         core = build_core(settings)
     except ConfigError as exc:

@@ -6,7 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from cyclotron.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class Executor(ABC):
     """Runs tasks somewhere. It never decides states; it reports what happened."""
 
     name: ClassVar[str]
+
+    @abstractmethod
+    def __init__(self, settings: Settings) -> None:
+        """Executors are built from the whole settings object and pick their own section."""
 
     @abstractmethod
     def start(self, reporter: TaskReporter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -63,10 +64,8 @@ def stderr_tail(path: os.PathLike[str], limit: int = STDERR_TAIL_BYTES) -> str:
 
 
 def signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -211,7 +210,9 @@ class LocalExecutor(Executor):
                     start_new_session=True,
                 )
             except OSError as exc:
-                return TaskOutcome(exit_code=None, error=f"cannot start {run.command.argv[0]}: {exc}")
+                return TaskOutcome(
+                    exit_code=None, error=f"cannot start {run.command.argv[0]}: {exc}"
+                )
             entry = _Running(run=run, proc=proc)
             with self._lock:
                 self._running[(run.job_id, run.task_index)] = entry

@@ -1,4 +1,4 @@
-"""Fair admission: per-service ``max_runs`` and per-user ``runs_per_user``, round-robin over users."""
+"""Fair admission: per-service ``max_runs``, per-user ``runs_per_user``, round-robin over users."""
 
 from __future__ import annotations
 

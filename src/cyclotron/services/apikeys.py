@@ -41,9 +41,11 @@ def authenticate(core: Core, key: str | None) -> Caller:
         raise Unauthorized("Missing API key")
     digest = key_digest(key)
     found: Caller | None = None
-    if settings.api_key is not None:
-        if hmac.compare_digest(digest, key_digest(settings.api_key.get_secret_value())):
-            found = Caller(user_id=0, admin=True)
+    admin_key = settings.api_key
+    if admin_key is not None and hmac.compare_digest(
+        digest, key_digest(admin_key.get_secret_value())
+    ):
+        found = Caller(user_id=0, admin=True)
     for entry in settings.auth.keys:
         if hmac.compare_digest(digest, entry.sha256) and found is None:
             found = Caller(user_id=entry.user_id, admin=entry.admin)
@@ -62,11 +64,15 @@ def _info(row: ApiKeyRow) -> ApiKeyInfo:
     return ApiKeyInfo(row.id, row.user_id, row.admin, row.label, row.created_at, row.revoked_at)
 
 
-def create_key(core: Core, user_id: int, admin: bool = False, label: str = "") -> tuple[str, ApiKeyInfo]:
+def create_key(
+    core: Core, user_id: int, admin: bool = False, label: str = ""
+) -> tuple[str, ApiKeyInfo]:
     """A new key; its plain text is returned once and never stored."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with core.db.transaction() as session:
-        row = ApiKeyRow(sha256=key_digest(key), user_id=user_id, admin=admin, label=label, created_at=utcnow())
+        row = ApiKeyRow(
+            sha256=key_digest(key), user_id=user_id, admin=admin, label=label, created_at=utcnow()
+        )
         session.add(row)
         session.flush()
         return key, _info(row)

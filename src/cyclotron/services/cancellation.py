@@ -30,8 +30,13 @@ def cancel_job(core: Core, caller: Caller, ref: JobRef, wait: float = 10.0) -> C
         if JobState(row.state) in JOB_TERMINAL:
             raise ConflictError(f"Job is already {row.state}")
         won = change_job_state(
-            session, job_id, JobState.CANCELED, stage=JobStage.DONE.value, ended_at=now,
-            error="cancelled on request", reason="cancelled on request",
+            session,
+            job_id,
+            JobState.CANCELED,
+            stage=JobStage.DONE.value,
+            ended_at=now,
+            error="cancelled on request",
+            reason="cancelled on request",
         )
         if not won:
             session.refresh(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cyclotron.domain.ports import SimulatorPlugin
@@ -34,7 +35,7 @@ class ServiceCatalog:
     def names(self) -> list[str]:
         return sorted(self._services)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ConfiguredService]:
         return iter(self._services.values())
 
     def get(self, name: str) -> ConfiguredService:
@@ -42,7 +43,9 @@ class ServiceCatalog:
         try:
             return self._services[name]
         except KeyError:
-            raise InputError(f"Invalid service: {name!r} (available: {', '.join(self.names())})") from None
+            raise InputError(
+                f"Invalid service: {name!r} (available: {', '.join(self.names())})"
+            ) from None
 
     def unavailable_reason(self, name: str) -> str | None:
         service = self.get(name)

@@ -93,7 +93,10 @@ class Dispatcher:
 def prepare_admitted_jobs(core: Core) -> None:
     """Let each newly admitted job's plug-in check its input; refused input ends it Invalid."""
     with core.db.transaction(write=False) as session:
-        jobs = [(j.id, j.service) for j in repo.jobs_in_stage(session, JobStage.PREPARING, JobState.PENDING)]
+        jobs = [
+            (j.id, j.service)
+            for j in repo.jobs_in_stage(session, JobStage.PREPARING, JobState.PENDING)
+        ]
     for job_id, service_name in jobs:
         service = core.catalog.get(service_name)
         try:
@@ -109,14 +112,25 @@ def reject_job(core: Core, job_id: str, reason: str) -> None:
     now = utcnow()
     with core.db.transaction() as session:
         won = change_job_state(
-            session, job_id, JobState.FAILED, stage=JobStage.DONE.value, ended_at=now,
-            error=reason, error_kind=ErrorKind.INVALID, reason=reason,
+            session,
+            job_id,
+            JobState.FAILED,
+            stage=JobStage.DONE.value,
+            ended_at=now,
+            error=reason,
+            error_kind=ErrorKind.INVALID,
+            reason=reason,
         )
         if won:
             for task in repo.job_tasks(session, job_id):
                 change_task_state(
-                    session, job_id, task.index, TaskState.FAILED, ended_at=now,
-                    error=reason, error_kind=ErrorKind.INVALID,
+                    session,
+                    job_id,
+                    task.index,
+                    TaskState.FAILED,
+                    ended_at=now,
+                    error=reason,
+                    error_kind=ErrorKind.INVALID,
                 )
     core.wake()
 
@@ -132,10 +146,19 @@ def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
         for task in repo.runnable_tasks(session, services, slots):
             attempt = task.attempt + 1
             won = change_task_state(
-                session, task.job_id, task.index, TaskState.RUNNING,
+                session,
+                task.job_id,
+                task.index,
+                TaskState.RUNNING,
                 only_if=(TaskRow.attempt == task.attempt,),
-                attempt=attempt, lease_owner=core.lease_owner, lease_expires_at=lease_until,
-                started_at=now, ended_at=None, pgid=None, error=None, error_kind=None,
+                attempt=attempt,
+                lease_owner=core.lease_owner,
+                lease_expires_at=lease_until,
+                started_at=now,
+                ended_at=None,
+                pgid=None,
+                error=None,
+                error_kind=None,
             )
             if not won:
                 continue
@@ -148,7 +171,9 @@ def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
     return runs
 
 
-def _task_run(core: Core, job_id: str, service_name: str, ntasks: int, index: int, attempt: int) -> TaskRun:
+def _task_run(
+    core: Core, job_id: str, service_name: str, ntasks: int, index: int, attempt: int
+) -> TaskRun:
     service = core.catalog.get(service_name)
     workdir = core.files.task_dir(job_id, index)
     command = service.plugin.task_command(workdir, index, ntasks)
@@ -177,7 +202,9 @@ def recover_lost_tasks(core: Core) -> None:
     max_attempts = core.settings.dispatch.max_attempts
     settled: list[str] = []
     with core.db.transaction() as session:
-        dead = [o for o in repo.local_lease_owners(session, this_host() + ":") if local_owner_is_dead(o)]
+        dead = [
+            o for o in repo.local_lease_owners(session, this_host() + ":") if local_owner_is_dead(o)
+        ]
         lost = {t.id: t for t in repo.expired_leases(session, now)}
         lost.update({t.id: t for t in repo.leases_held_by(session, dead)})
         for task in lost.values():
@@ -186,7 +213,11 @@ def recover_lost_tasks(core: Core) -> None:
             cleared = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
             if task.attempt < max_attempts:
                 change_task_state(
-                    session, task.job_id, task.index, TaskState.PENDING, only_if=held,
+                    session,
+                    task.job_id,
+                    task.index,
+                    TaskState.PENDING,
+                    only_if=held,
                     reason=f"lost after attempt {task.attempt} of {max_attempts}; queued again",
                     **cleared,
                 )
@@ -196,8 +227,16 @@ def recover_lost_tasks(core: Core) -> None:
                 f"on attempt {task.attempt} of {max_attempts}"
             )
             if change_task_state(
-                session, task.job_id, task.index, TaskState.FAILED, only_if=held, reason=message,
-                error=message, error_kind=ErrorKind.LOST, ended_at=now, **cleared,
+                session,
+                task.job_id,
+                task.index,
+                TaskState.FAILED,
+                only_if=held,
+                reason=message,
+                error=message,
+                error_kind=ErrorKind.LOST,
+                ended_at=now,
+                **cleared,
             ) and settle_job(session, task.job_id):
                 settled.append(task.job_id)
     for job_id in settled:
@@ -209,7 +248,11 @@ def recover_lost_tasks(core: Core) -> None:
 def _reap_orphan(core: Core, session: Session, task: TaskRow) -> None:
     """Kill what is left of a lost attempt on this host, so two attempts never run at once."""
     job = repo.find_job(session, task.job_id)
-    if job is None or task.pgid is None or not (task.lease_owner or "").startswith(this_host() + ":"):
+    if (
+        job is None
+        or task.pgid is None
+        or not (task.lease_owner or "").startswith(this_host() + ":")
+    ):
         return
     executor = core.executor_of(job.service)
     if executor is not None:
@@ -219,6 +262,9 @@ def _reap_orphan(core: Core, session: Session, task: TaskRow) -> None:
 def resume_merges(core: Core) -> None:
     """Merges queued but never run (the server stopped between the last task and the merge)."""
     with core.db.transaction(write=False) as session:
-        waiting = [j.id for j in repo.jobs_in_stage(session, JobStage.MERGING_QUEUED, JobState.MERGING_QUEUED)]
+        waiting = [
+            j.id
+            for j in repo.jobs_in_stage(session, JobStage.MERGING_QUEUED, JobState.MERGING_QUEUED)
+        ]
     for job_id in waiting:
         merge_job(core, job_id)

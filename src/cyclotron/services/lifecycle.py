@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.ports import ProgressReport, TaskOutcome, TaskRun
@@ -84,20 +85,30 @@ def merge_job(core: Core, job_id: str) -> None:
     if not won or row is None:
         return
     service = core.catalog.get(row.service)
+    error: str | None = None
     try:
         service.plugin.merge(core.files.job_dir(job_id), completed)
     except PluginError as exc:
-        outcome: dict[str, object] = {"error": str(exc), "error_kind": ErrorKind.MERGE}
-        target = JobState.FAILED
+        error = str(exc)
     except Exception as exc:
         log.exception("merge of job %s failed", job_id)
-        outcome, target = {"error": f"merge failed: {exc}", "error_kind": ErrorKind.MERGE}, JobState.FAILED
-    else:
-        outcome, target = {}, JobState.COMPLETED
+        error = f"merge failed: {exc}"
     with core.db.transaction() as session:
-        change_job_state(
-            session, job_id, target, stage=JobStage.DONE.value, ended_at=utcnow(), **outcome
-        )
+        if error is None:
+            change_job_state(
+                session, job_id, JobState.COMPLETED, stage=JobStage.DONE.value, ended_at=utcnow()
+            )
+        else:
+            change_job_state(
+                session,
+                job_id,
+                JobState.FAILED,
+                stage=JobStage.DONE.value,
+                ended_at=utcnow(),
+                error=error,
+                error_kind=ErrorKind.MERGE,
+                reason=error,
+            )
     core.wake()
 
 
@@ -107,14 +118,14 @@ class TaskLifecycle:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def _held(self, run: TaskRun) -> tuple[object, ...]:
+    def _held(self, run: TaskRun) -> tuple[ColumnElement[bool], ...]:
         """The conditions under which this attempt still owns its task."""
         return (
             TaskRow.attempt == run.attempt,
             TaskRow.lease_owner == self.core.lease_owner,
         )
 
-    def _lease_until(self) -> object:
+    def _lease_until(self) -> datetime:
         return utcnow() + timedelta(seconds=self.core.settings.dispatch.lease_seconds)
 
     def task_started(self, run: TaskRun, pgid: int) -> bool:
@@ -125,7 +136,7 @@ class TaskLifecycle:
             if task.attempt != run.attempt or task.lease_owner != self.core.lease_owner:
                 return False
             task.pgid = pgid
-            task.lease_expires_at = self._lease_until()  # type: ignore[assignment]
+            task.lease_expires_at = self._lease_until()
             session.flush()
             return True
 
@@ -136,7 +147,7 @@ class TaskLifecycle:
                 return False
             if task.attempt != run.attempt or task.lease_owner != self.core.lease_owner:
                 return False
-            task.lease_expires_at = self._lease_until()  # type: ignore[assignment]
+            task.lease_expires_at = self._lease_until()
             session.flush()
             return True
 
@@ -146,7 +157,7 @@ class TaskLifecycle:
             if task is None or task.state != TaskState.RUNNING.value or task.attempt != run.attempt:
                 return
             task.progress_done, task.progress_total = report.done, report.total
-            task.lease_expires_at = self._lease_until()  # type: ignore[assignment]
+            task.lease_expires_at = self._lease_until()
             data: dict[str, object] = {"done": report.done, "total": report.total}
             if report.stage:
                 data["stage"] = report.stage
@@ -160,23 +171,40 @@ class TaskLifecycle:
             held = self._held(run)
             if outcome.interrupted:
                 change_task_state(
-                    session, run.job_id, run.task_index, TaskState.PENDING,
-                    only_if=held, reason="the executor shut down; the task will run again",  # type: ignore[arg-type]
-                    attempt=run.attempt - 1, **cleared,
+                    session,
+                    run.job_id,
+                    run.task_index,
+                    TaskState.PENDING,
+                    only_if=held,
+                    reason="the executor shut down; the task will run again",
+                    attempt=run.attempt - 1,
+                    **cleared,
                 )
             elif outcome.succeeded:
                 won = change_task_state(
-                    session, run.job_id, run.task_index, TaskState.COMPLETED,
-                    only_if=held,  # type: ignore[arg-type]
-                    exit_code=0, ended_at=now, **cleared,
+                    session,
+                    run.job_id,
+                    run.task_index,
+                    TaskState.COMPLETED,
+                    only_if=held,
+                    exit_code=0,
+                    ended_at=now,
+                    **cleared,
                 )
                 merge = won and settle_job(session, run.job_id)
             elif not outcome.cancelled:
                 message, kind = failure_message(run, outcome)
                 won = change_task_state(
-                    session, run.job_id, run.task_index, TaskState.FAILED,
-                    only_if=held, reason=message,  # type: ignore[arg-type]
-                    exit_code=outcome.exit_code, error=message, error_kind=kind, ended_at=now,
+                    session,
+                    run.job_id,
+                    run.task_index,
+                    TaskState.FAILED,
+                    only_if=held,
+                    reason=message,
+                    exit_code=outcome.exit_code,
+                    error=message,
+                    error_kind=kind,
+                    ended_at=now,
                     **cleared,
                 )
                 merge = won and settle_job(session, run.job_id)

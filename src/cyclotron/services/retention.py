@@ -24,7 +24,12 @@ def clean_expired_jobs(core: Core) -> int:
         if max_age == 0:
             continue
         with core.db.transaction(write=False) as session:
-            expired = [j.id for j in repo.ended_jobs_not_cleaned(session, service.name, now - timedelta(seconds=max_age))]
+            expired = [
+                j.id
+                for j in repo.ended_jobs_not_cleaned(
+                    session, service.name, now - timedelta(seconds=max_age)
+                )
+            ]
         for job_id in expired:
             with core.db.transaction() as session:
                 # Marked first: a job shown Cleaned whose removal failed is retried by nobody,

@@ -39,7 +39,9 @@ class ScriptSimulator(SimulatorPlugin):
             raise PluginError(f"run.sh is not valid UTF-8 (byte {exc.start})") from exc
         for pattern in self._deny:
             if pattern.search(text):
-                raise PluginError(f"run.sh matches a denied pattern of this service: {pattern.pattern}")
+                raise PluginError(
+                    f"run.sh matches a denied pattern of this service: {pattern.pattern}"
+                )
 
     def result_dir(self, job_dir: Path, ntasks: int) -> Path:
         """One task: the files its run left; several: every task's directory."""

@@ -35,7 +35,9 @@ def find_job_by_number(session: Session, number: int) -> JobRow | None:
 
 
 def job_tasks(session: Session, job_id: str) -> list[TaskRow]:
-    return list(session.scalars(select(TaskRow).where(TaskRow.job_id == job_id).order_by(TaskRow.index)))
+    return list(
+        session.scalars(select(TaskRow).where(TaskRow.job_id == job_id).order_by(TaskRow.index))
+    )
 
 
 def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
@@ -49,9 +51,7 @@ def count_jobs(session: Session, owner_id: int | None = None) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def list_jobs(
-    session: Session, owner_id: int | None, offset: int, limit: int
-) -> list[JobRow]:
+def list_jobs(session: Session, owner_id: int | None, offset: int, limit: int) -> list[JobRow]:
     stmt = select(JobRow).order_by(JobRow.number.desc()).offset(offset).limit(limit)
     if owner_id is not None:
         stmt = stmt.where(JobRow.owner_id == owner_id)
@@ -119,7 +119,9 @@ def admitted_counts(session: Session, service: str) -> dict[int, int]:
     """Admitted, still active jobs of a service, per owner."""
     stmt = (
         select(JobRow.owner_id, func.count())
-        .where(JobRow.service == service, JobRow.admitted_at.is_not(None), JobRow.state.in_(_ACTIVE))
+        .where(
+            JobRow.service == service, JobRow.admitted_at.is_not(None), JobRow.state.in_(_ACTIVE)
+        )
         .group_by(JobRow.owner_id)
     )
     return {int(owner): int(n) for owner, n in session.execute(stmt)}
@@ -166,7 +168,7 @@ def set_job_stage(session: Session, job_id: str, stage: JobStage, only_from: Job
 
 
 def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> list[TaskRow]:
-    """Pending tasks of admitted, prepared jobs, oldest job first; skipped if another claims them."""
+    """Pending tasks of admitted, prepared jobs, oldest first; rows locked elsewhere are skipped."""
     if limit <= 0 or not services:
         return []
     stmt = (
@@ -202,7 +204,9 @@ def leases_held_by(session: Session, owners: Sequence[str]) -> list[TaskRow]:
 def local_lease_owners(session: Session, host_prefix: str) -> list[str]:
     stmt = (
         select(TaskRow.lease_owner)
-        .where(TaskRow.state == TaskState.RUNNING.value, TaskRow.lease_owner.like(f"{host_prefix}%"))
+        .where(
+            TaskRow.state == TaskState.RUNNING.value, TaskRow.lease_owner.like(f"{host_prefix}%")
+        )
         .distinct()
     )
     return [owner for owner in session.scalars(stmt) if owner]

@@ -10,12 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.states import JobState, TaskState, job_predecessors, task_predecessors
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, TaskRow
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE (every DML result is a CursorResult)."""
+    count: int = getattr(result, "rowcount", 0)
+    return count
 
 
 def change_job_state(
@@ -32,8 +38,7 @@ def change_job_state(
         .where(JobRow.id == job_id, JobRow.state.in_(job_predecessors(target)))
         .values(state=target.value, **values)
     )
-    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
-    if result.rowcount != 1:
+    if _rowcount(session.execute(stmt)) != 1:
         return False
     data: dict[str, Any] = {"state": target.value}
     if "stage" in values:
@@ -65,8 +70,7 @@ def change_task_state(
         )
         .values(state=target.value, **values)
     )
-    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
-    if result.rowcount != 1:
+    if _rowcount(session.execute(stmt)) != 1:
         return False
     data: dict[str, Any] = {"state": target.value}
     if reason:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +25,13 @@ from cyclotron.executors.local import (
     task_key,
 )
 from cyclotron.settings import Settings, load_settings
+
+# The executor never closes a task's stdout pipe (see test_task_output_pipe_is_closed, which
+# fails until that is fixed); elsewhere that leak is kept from failing unrelated tests.
+# Remove this mark once src/cyclotron/executors/local.py closes the pipe.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:unclosed file <_io.BufferedReader:ResourceWarning"
+)
 
 # Upper bounds so that a broken executor fails the test instead of hanging it; never asserted.
 PATIENCE = 30.0
@@ -91,6 +100,20 @@ def is_gone(pid: int) -> bool:
             return handle.read().rpartition(b")")[2].split()[0] == b"Z"
     except OSError:
         return True
+
+
+def live_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    fields = handle.read().rpartition(b")")[2].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != b"Z":
+                members.append(int(entry))
+    return members
 
 
 def alive(pid: int) -> bool:
@@ -270,8 +293,7 @@ def test_cancel_kills_the_whole_process_group(
     assert outcome.cancelled
     assert not outcome.succeeded
     wait_until(lambda: is_gone(child), "the background child to die")
-    with pytest.raises(ProcessLookupError):
-        os.killpg(reporter.pgid_of(run), 0)
+    assert not live_members(reporter.pgid_of(run))
 
 
 def test_cancel_kills_after_the_grace_period_a_group_that_ignores_sigterm(
@@ -352,7 +374,8 @@ def test_slots_are_limited_and_given_back(
     reporter.outcome(first)
     assert executor.free_slots() == 1
     assert executor.running() == 1
-    assert second.job_id not in {r.job_id for r, in [(r,) for (r, _) in reporter.outcomes]}
+    assert (second.job_id, 0) not in reporter.outcomes
+    assert alive(reporter.pgid_of(second))
 
 
 def test_stop_interrupts_running_tasks_and_refuses_new_ones(
@@ -375,6 +398,20 @@ def test_wait_stopped_for_an_unknown_job_is_true(executor: LocalExecutor) -> Non
 
 
 # --- environment ----------------------------------------------------------------------------
+
+
+def test_task_output_pipe_is_closed(
+    tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
+) -> None:
+    """A server runs thousands of tasks: each one's stdout pipe must be closed when it ends."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        run = make_run(tmp_path, "echo out")
+        executor.submit(run, no_progress)
+        assert reporter.outcome(run).succeeded
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
 
 
 def test_task_environment_hides_server_secrets(
@@ -406,11 +443,11 @@ def test_task_environment_hides_server_secrets(
 # --- orphans --------------------------------------------------------------------------------
 
 
-def spawn_group(key: str, script: str = "exec sleep 300") -> subprocess.Popen[bytes]:
+def spawn_group(
+    key: str, script: str = "exec sleep 300", stdout: int | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, TASK_KEY_VARIABLE: key}
-    return subprocess.Popen(
-        ["bash", "-c", script], env=env, start_new_session=True, stdout=subprocess.PIPE
-    )
+    return subprocess.Popen(["bash", "-c", script], env=env, start_new_session=True, stdout=stdout)
 
 
 def test_reap_orphan_kills_the_group_of_the_lost_attempt(executor: LocalExecutor) -> None:
@@ -426,10 +463,10 @@ def test_reap_orphan_kills_the_group_of_the_lost_attempt(executor: LocalExecutor
 
 def test_reap_orphan_kills_a_group_whose_leader_already_exited(executor: LocalExecutor) -> None:
     key = "job-b/0/1"
-    leader = spawn_group(key, "sleep 300 & echo $!; exit 0")
-    assert leader.stdout is not None
-    child = int(leader.stdout.readline())
-    leader.wait(timeout=PATIENCE)
+    with spawn_group(key, "sleep 300 >/dev/null & echo $!; exit 0", subprocess.PIPE) as leader:
+        assert leader.stdout is not None
+        child = int(leader.stdout.readline())
+        leader.wait(timeout=PATIENCE)
     try:
         assert alive(child)
         executor.reap_orphan(key, leader.pid)

@@ -1,9 +1,10 @@
-"""This face's one error shape, ``{id, status, message}``, and the mapping of the error tree to it."""
+"""This face's one error shape, ``{id, status, message}``, and how the error tree maps to it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,13 +31,22 @@ class UploadFaceError(Exception):
 
     def __init__(self, status_code: int, job_id: int, status: str, message: str) -> None:
         super().__init__(message)
-        self.status_code, self.job_id, self.status, self.message = status_code, job_id, status, message
+        self.status_code, self.job_id, self.status, self.message = (
+            status_code,
+            job_id,
+            status,
+            message,
+        )
 
 
-def error_response(status_code: int, message: str, job_id: int = 0, status: str = "Unknown") -> JSONResponse:
+def error_response(
+    status_code: int, message: str, job_id: int = 0, status: str = "Unknown"
+) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
     return JSONResponse(
-        {"id": job_id, "status": status, "message": message}, status_code=status_code, headers=headers
+        {"id": job_id, "status": status, "message": message},
+        status_code=status_code,
+        headers=headers,
     )
 
 
@@ -67,7 +77,7 @@ def map_error(exc: Exception) -> JSONResponse:
 class UploadFaceRoute(APIRoute):
     """Routes of this face answer every error in the face's own shape (never FastAPI's)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def answer(request: Request) -> Response:

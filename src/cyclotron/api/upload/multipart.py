@@ -140,7 +140,9 @@ class _Receiver:
             return
         self._field_value += data[start:end]
         if len(self._field_value) > MAX_FIELD_BYTES:
-            raise InputError(f"Form field {self._field_name!r} is longer than {MAX_FIELD_BYTES} bytes")
+            raise InputError(
+                f"Form field {self._field_name!r} is longer than {MAX_FIELD_BYTES} bytes"
+            )
 
     def on_part_end(self) -> None:
         if self._file is not None:

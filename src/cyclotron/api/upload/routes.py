@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import shutil
 from typing import Annotated
 
@@ -59,7 +60,11 @@ def _find(core: Core, request: Request, job_id: str) -> tuple[Caller, JobRecord]
 
 def _state_body(job: JobRecord, message: str | None = None) -> dict[str, object]:
     status = upload_status(job)
-    return {"id": job.number, "status": status, "message": upload_message(job) if message is None else message}
+    return {
+        "id": job.number,
+        "status": status,
+        "message": upload_message(job) if message is None else message,
+    }
 
 
 def _user_id(value: str | None) -> int:
@@ -101,13 +106,14 @@ async def upload(request: Request, core: CoreDep) -> JSONResponse:
     finally:
         await run_in_threadpool(shutil.rmtree, staging, True)
     return JSONResponse(
-        {"id": job.number, "status": "Queued", "message": "Job successfully uploaded"}, status_code=201
+        {"id": job.number, "status": "Queued", "message": "Job successfully uploaded"},
+        status_code=201,
     )
 
 
-def _zip_response(job: JobRecord, root: object) -> StreamingResponse:
+def _zip_response(job: JobRecord, root: pathlib.Path) -> StreamingResponse:
     return StreamingResponse(
-        zip_directory(root),  # type: ignore[arg-type]
+        zip_directory(root),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{job.number}.zip"'},
     )
@@ -143,7 +149,9 @@ def terminate(id: JobIdParam, request: Request, core: CoreDep) -> JSONResponse:
     status = upload_status(job)
     if status in TERMINAL_STATUSES:
         if status == "Killed" and termination_in_progress(core, job):
-            return JSONResponse(_state_body(job, "termination in progress") | {"status": "Running"}, 202)
+            return JSONResponse(
+                _state_body(job, "termination in progress") | {"status": "Running"}, 202
+            )
         raise UploadFaceError(400, job.number, status, f"Job is already {status}")
     try:
         result = cancel_job(core, caller, JobRef(job_id=job.id), wait=TERMINATE_WAIT)
@@ -152,10 +160,14 @@ def terminate(id: JobIdParam, request: Request, core: CoreDep) -> JSONResponse:
         raise UploadFaceError(409, now.number, upload_status(now), "Job already finished") from None
     except ConflictError:
         now = get_job(core, caller, JobRef(job_id=job.id))
-        raise UploadFaceError(400, now.number, upload_status(now), f"Job is already {upload_status(now)}") from None
+        raise UploadFaceError(
+            400, now.number, upload_status(now), f"Job is already {upload_status(now)}"
+        ) from None
     if result.processes_stopped:
         return JSONResponse({"id": job.number, "status": "Killed", "message": "job terminated"})
-    return JSONResponse({"id": job.number, "status": "Running", "message": "termination in progress"}, 202)
+    return JSONResponse(
+        {"id": job.number, "status": "Running", "message": "termination in progress"}, 202
+    )
 
 
 @router.get("/health", summary="Whether the server and its database answer")
