@@ -90,6 +90,9 @@ def server_latencies(jobs: int, workdir: Path) -> list[float]:
         with server.client() as client:
             one_job(client)  # warm-up: first imports, first connection; not counted
             return [one_job(client) for _ in range(jobs)]
+    except (JobFailed, httpx.HTTPError) as exc:
+        tail = "\n".join(server.log().splitlines()[-40:])
+        raise JobFailed(f"{exc}\n--- end of the server log ---\n{tail}") from exc
     finally:
         server.stop()
 

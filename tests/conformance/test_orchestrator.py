@@ -544,3 +544,17 @@ def test_23_api_keys(start_server: Any) -> None:
         assert client.get("/").status_code == 200
         assert client.post(f"/terminate/{job}", headers=h1).status_code in (200, 202)
     assert k1 not in live.log() and k2 not in live.log()
+
+
+# 24 -----------------------------------------------------------------------------------------
+def test_24_upload_jobs_appear_on_the_native_face(client: httpx.Client) -> None:
+    job = submit(client, "sleep 30\n")
+    listing = client.get("/api/jobs", params={"page_size": 100}).json()
+    entry = next(item for item in listing["jobs"] if item["number"] == job)
+    assert entry["name"] == f"upload-{job}" and entry["service"] == "example"
+    assert entry["user_id"] == 1
+    wait_until(client, job, lambda b: b["status"] == "Running")
+    response = client.post(f"/api/jobs/{entry['id']}/cancel")
+    assert response.status_code in (200, 202)
+    wait_until(client, job, lambda b: b["status"] == "Killed", timeout=15)
+    assert status_of(client, job)["message"]

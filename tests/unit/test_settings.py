@@ -187,9 +187,7 @@ def test_sources_merge_key_by_key_not_table_by_table(tmp_path: Path) -> None:
 def test_cyclotron_variables_beat_legacy_and_toml(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = write_toml(
-        tmp_path / "c.toml", "[server]\nport = 6006\n[retention]\nmax_age = 5\n"
-    )
+    config = write_toml(tmp_path / "c.toml", "[server]\nport = 6006\n[retention]\nmax_age = 5\n")
     monkeypatch.setenv("CYCLOTRON_SERVER__PORT", "8001")
     monkeypatch.setenv("CYCLOTRON_RETENTION__MAX_AGE", "3600")
     settings = load_settings(config, environ={"PORT": "7004", "MAX_AGE": "6"})
@@ -210,9 +208,7 @@ def test_cyclotron_service_variables_are_case_insensitive(
 def test_overrides_beat_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = write_toml(tmp_path / "c.toml", '[server]\nport = 6007\nhost = "0.0.0.0"\n')
     monkeypatch.setenv("CYCLOTRON_SERVER__PORT", "8002")
-    settings = load_settings(
-        config, overrides={"server": {"port": 9001}}, environ={"PORT": "7005"}
-    )
+    settings = load_settings(config, overrides={"server": {"port": 9001}}, environ={"PORT": "7005"})
     assert settings.server.port == 9001
     assert settings.server.host == "0.0.0.0"  # an override of one key keeps its neighbours
 

@@ -25,6 +25,7 @@ class TaskRecord:
     index: int
     state: TaskState
     attempt: int
+    seed: int
     progress_done: float
     progress_total: float
     exit_code: int | None
@@ -47,6 +48,7 @@ class JobRecord:
     error: str | None
     error_kind: str | None
     created_at: datetime
+    updated_at: datetime
     admitted_at: datetime | None
     started_at: datetime | None
     ended_at: datetime | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -47,11 +47,16 @@ class JobPage:
     total: int
 
 
-def list_jobs(core: Core, caller: Caller, offset: int = 0, limit: int = 50) -> JobPage:
-    owner = None if caller.admin else caller.user_id
+def list_jobs(
+    core: Core, caller: Caller, where: repo.JobFilter, offset: int = 0, limit: int = 20
+) -> JobPage:
+    """Newest first; a non-admin caller sees only their own jobs, whatever the filter says."""
+    if not caller.admin:
+        where = replace(where, owner_id=caller.user_id)
     with core.db.transaction(write=False) as session:
-        rows = repo.list_jobs(session, owner, offset, limit)
+        rows = repo.list_jobs(session, where, offset, limit)
+        tasks = repo.tasks_of_jobs(session, [r.id for r in rows])
         return JobPage(
-            items=[repo.job_record(r) for r in rows],
-            total=repo.count_jobs(session, owner),
+            items=[repo.job_record(r, tasks[r.id]) for r in rows],
+            total=repo.count_jobs(session, where),
         )

@@ -6,12 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import JobRecord, TaskRecord
 from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
-from cyclotron.storage.tables import AdmissionCursorRow, JobRow, TaskRow
+from cyclotron.storage.tables import AdmissionCursorRow, EventRow, JobRow, TaskRow
 
 _ACTIVE = [s.value for s in JOB_ACTIVE]
 _TERMINAL = [s.value for s in JOB_TERMINAL]
@@ -44,18 +45,61 @@ def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
     return session.scalar(select(TaskRow).where(TaskRow.job_id == job_id, TaskRow.index == index))
 
 
-def count_jobs(session: Session, owner_id: int | None = None) -> int:
-    stmt = select(func.count()).select_from(JobRow)
-    if owner_id is not None:
-        stmt = stmt.where(JobRow.owner_id == owner_id)
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a listing shows; None means any."""
+
+    owner_id: int | None = None
+    states: frozenset[JobState] | None = None
+    service: str | None = None
+    name_contains: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.owner_id is not None:
+            clauses.append(JobRow.owner_id == self.owner_id)
+        if self.states is not None:
+            clauses.append(JobRow.state.in_([s.value for s in self.states]))
+        if self.service is not None:
+            clauses.append(JobRow.service == self.service)
+        if self.name_contains:
+            escaped = (
+                self.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            )
+            clauses.append(func.lower(JobRow.name).like(f"%{escaped.lower()}%", escape="\\"))
+        return clauses
+
+
+def count_jobs(session: Session, where: JobFilter) -> int:
+    stmt = select(func.count()).select_from(JobRow).where(*where.clauses())
     return int(session.scalar(stmt) or 0)
 
 
-def list_jobs(session: Session, owner_id: int | None, offset: int, limit: int) -> list[JobRow]:
-    stmt = select(JobRow).order_by(JobRow.number.desc()).offset(offset).limit(limit)
-    if owner_id is not None:
-        stmt = stmt.where(JobRow.owner_id == owner_id)
+def list_jobs(session: Session, where: JobFilter, offset: int, limit: int) -> list[JobRow]:
+    stmt = (
+        select(JobRow)
+        .where(*where.clauses())
+        .order_by(JobRow.created_at.desc(), JobRow.number.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return list(session.scalars(stmt))
+
+
+def tasks_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[TaskRow]]:
+    found: dict[str, list[TaskRow]] = {job_id: [] for job_id in job_ids}
+    if job_ids:
+        stmt = select(TaskRow).where(TaskRow.job_id.in_(job_ids)).order_by(TaskRow.index)
+        for task in session.scalars(stmt):
+            found[task.job_id].append(task)
+    return found
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    """Remove the job row with its tasks and events."""
+    session.execute(sql_delete(EventRow).where(EventRow.job_id == job_id))
+    session.execute(sql_delete(TaskRow).where(TaskRow.job_id == job_id))
+    session.execute(sql_delete(JobRow).where(JobRow.id == job_id))
 
 
 def task_record(row: TaskRow) -> TaskRecord:
@@ -64,6 +108,7 @@ def task_record(row: TaskRow) -> TaskRecord:
         index=row.index,
         state=TaskState(row.state),
         attempt=row.attempt,
+        seed=row.seed,
         progress_done=row.progress_done,
         progress_total=row.progress_total,
         exit_code=row.exit_code,
@@ -87,6 +132,7 @@ def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
         error=row.error,
         error_kind=row.error_kind,
         created_at=row.created_at,
+        updated_at=row.updated_at,
         admitted_at=row.admitted_at,
         started_at=row.started_at,
         ended_at=row.ended_at,

@@ -51,7 +51,7 @@ def test_a_finished_task_is_no_predecessor_of_anything(final: str) -> None:
         assert TaskState(final) not in task_predecessors(target), target
 
 
-def test_late_cancel_cannot_overwrite_completed_and_late_completion_cannot_overwrite_canceled() -> None:
+def test_late_cancel_and_late_completion_cannot_overwrite_each_other() -> None:
     assert JobState.COMPLETED not in job_predecessors(JobState.CANCELED)
     assert JobState.CANCELED not in job_predecessors(JobState.COMPLETED)
     assert TaskState.COMPLETED not in task_predecessors(TaskState.CANCELED)
@@ -98,4 +98,4 @@ def test_no_state_moves_to_itself() -> None:
 
 def test_active_job_states_exclude_terminal_and_unknown() -> None:
     J = JobState
-    assert JOB_ACTIVE == {J.PENDING, J.RUNNING, J.MERGING_QUEUED, J.MERGING_RUNNING}
+    assert {J.PENDING, J.RUNNING, J.MERGING_QUEUED, J.MERGING_RUNNING} == JOB_ACTIVE

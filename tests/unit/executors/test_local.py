@@ -29,9 +29,7 @@ from cyclotron.settings import Settings, load_settings
 # The executor never closes a task's stdout pipe (see test_task_output_pipe_is_closed, which
 # fails until that is fixed); elsewhere that leak is kept from failing unrelated tests.
 # Remove this mark once src/cyclotron/executors/local.py closes the pipe.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:unclosed file <_io.BufferedReader:ResourceWarning"
-)
+pytestmark = pytest.mark.filterwarnings("ignore:unclosed file <_io.BufferedReader:ResourceWarning")
 
 # Upper bounds so that a broken executor fails the test instead of hanging it; never asserted.
 PATIENCE = 30.0
@@ -78,7 +76,9 @@ class RecordingReporter:
     def outcome(self, run: TaskRun) -> TaskOutcome:
         key = (run.job_id, run.task_index)
         with self._finished:
-            assert self._finished.wait_for(lambda: key in self.outcomes, PATIENCE), "task never ended"
+            assert self._finished.wait_for(lambda: key in self.outcomes, PATIENCE), (
+                "task never ended"
+            )
             return self.outcomes[key]
 
 
@@ -190,7 +190,9 @@ def read_pid(path: Path) -> int:
 def test_successful_run_writes_its_files_and_logs(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
-    run = make_run(tmp_path, "echo hi > out.txt; mkdir sub; echo x > sub/y; echo to-stdout; echo to-stderr >&2")
+    run = make_run(
+        tmp_path, "echo hi > out.txt; mkdir sub; echo x > sub/y; echo to-stdout; echo to-stderr >&2"
+    )
     executor.submit(run, no_progress)
     outcome = reporter.outcome(run)
     assert outcome.exit_code == 0
@@ -237,7 +239,9 @@ def test_program_that_cannot_start_is_an_error_outcome(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
     run = make_run(tmp_path, "")
-    run = TaskRun(**{**run.__dict__, "command": TaskCommand(argv=(str(tmp_path / "no-such-program"),))})
+    run = TaskRun(
+        **{**run.__dict__, "command": TaskCommand(argv=(str(tmp_path / "no-such-program"),))}
+    )
     executor.submit(run, no_progress)
     outcome = reporter.outcome(run)
     assert outcome.exit_code is None

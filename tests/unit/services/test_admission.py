@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from cyclotron.services.admission import round_robin_order
+from cyclotron.domain.states import JobState
+from cyclotron.services.admission import admit_jobs, round_robin_order
+from cyclotron.services.core import Core, build_core
+from cyclotron.settings import load_settings
+from cyclotron.storage import jobs as repo
+from cyclotron.storage.events import job_events
 from cyclotron.storage.jobs import QueuedJob
+from cyclotron.storage.tables import JobRow
+from cyclotron.storage.transitions import change_job_state
+
+AddJob = Callable[..., str]  # the ``add_job`` fixture of tests/unit/conftest.py
 
 
 @dataclass
@@ -155,9 +167,9 @@ def test_limits_are_never_exceeded_and_users_take_turns(seed: int) -> None:
     assert all(n <= runs_per_user for n in after.values())
     gained = Counter(j.owner_id for j in chosen)
     waiting = {
-        u for u in {j.owner_id for j in queued}
-        if after[u] < runs_per_user
-        and sum(1 for j in queued if j.owner_id == u) > gained[u]
+        u
+        for u in {j.owner_id for j in queued}
+        if after[u] < runs_per_user and sum(1 for j in queued if j.owner_id == u) > gained[u]
     }
     for user in {j.owner_id for j in queued}:
         mine = [j for j in queued if j.owner_id == user]
@@ -175,3 +187,98 @@ def test_limits_are_never_exceeded_and_users_take_turns(seed: int) -> None:
         )
         after_cursor = [u for u in eligible if last_user is None or u > last_user]
         assert chosen[0].owner_id == (after_cursor or eligible)[0]
+
+
+# --- admission passes against a database ----------------------------------------------------
+
+
+@pytest.fixture
+def core(db_url: str, tmp_path: Path, add_job: AddJob) -> Iterator[Core]:
+    config = tmp_path / "cyclotron.toml"
+    config.write_text("")
+    settings = load_settings(
+        config,
+        environ={},
+        overrides={
+            "server": {"database_url": db_url, "data_dir": str(tmp_path / "data")},
+            "services": {
+                "example": {"max_runs": 3, "runs_per_user": 2},
+                "solo": {"max_runs": 1, "runs_per_user": 5},
+            },
+        },
+    )
+    core = build_core(settings)
+    yield core
+    core.close()
+
+
+def admitted(core: Core, service: str = "example") -> set[str]:
+    """Jobs of the service admitted and not ended."""
+    with core.db.transaction(write=False) as session:
+        stmt = select(JobRow.id).where(
+            JobRow.service == service,
+            JobRow.state == JobState.PENDING.value,
+            JobRow.admitted_at.is_not(None),
+        )
+        return set(session.scalars(stmt))
+
+
+def end(core: Core, job_id: str) -> None:
+    with core.db.transaction() as session:
+        assert change_job_state(session, job_id, JobState.CANCELED, stage="done")
+
+
+def test_worked_example_through_the_database(core: Core, add_job: AddJob) -> None:
+    a = {n: add_job(1) for n in ("A1", "A2", "A3", "A4")}
+    assert admit_jobs(core) == 2
+    assert admitted(core) == {a["A1"], a["A2"]}
+    b = {n: add_job(2) for n in ("B1", "B2")}
+    assert admit_jobs(core) == 1
+    assert admitted(core) == {a["A1"], a["A2"], b["B1"]}
+    assert admit_jobs(core) == 0  # full
+    end(core, a["A1"])
+    assert admit_jobs(core) == 1
+    assert admitted(core) == {a["A2"], a["A3"], b["B1"]}
+    end(core, b["B1"])
+    assert admit_jobs(core) == 1
+    assert admitted(core) == {a["A2"], a["A3"], b["B2"]}
+    with core.db.transaction(write=False) as session:
+        row = repo.find_job(session, b["B2"])
+        assert row is not None and row.stage == "preparing"
+        assert [e.data for e in job_events(session, b["B2"]) if e.kind == "stage"] == [
+            {"stage": "preparing"}
+        ]
+
+
+def test_checklist_18_through_the_database(core: Core, add_job: AddJob) -> None:
+    j = {n: add_job(1, service="solo") for n in ("J1", "J2", "J3")}
+    k1 = add_job(2, service="solo")
+    order = []
+    for _ in range(4):
+        assert admit_jobs(core) == 1
+        (job,) = admitted(core, "solo")
+        order.append(job)
+        end(core, job)
+    assert order == [j["J1"], k1, j["J2"], j["J3"]]
+
+
+def test_highest_priority_first_then_oldest(core: Core, add_job: AddJob) -> None:
+    low = add_job(1, service="solo", priority=0)
+    high = add_job(1, service="solo", priority=5)
+    high_later = add_job(1, service="solo", priority=5)
+    urgent = add_job(1, service="solo", priority=9)
+    order = []
+    for _ in range(4):
+        admit_jobs(core)
+        (job,) = admitted(core, "solo")
+        order.append(job)
+        end(core, job)
+    assert order == [urgent, high, high_later, low]
+
+
+def test_services_have_separate_limits(core: Core, add_job: AddJob) -> None:
+    solo = [add_job(1, service="solo") for _ in range(2)]
+    example = [add_job(1) for _ in range(3)]
+    assert admit_jobs(core) == 3
+    assert admitted(core, "solo") == {solo[0]}
+    assert admitted(core, "example") == set(example[:2])

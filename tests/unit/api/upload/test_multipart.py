@@ -40,7 +40,7 @@ def test_unquoted_value_and_case_insensitive_keys() -> None:
 
 
 def test_rfc5987_filename_is_decoded_and_wins_over_the_plain_one() -> None:
-    value = "form-data; name=\"file\"; filename=\"rates.txt\"; filename*=UTF-8''%E2%82%AC%20rates.txt"
+    value = 'form-data; name="file"; filename="rates.txt"; filename*=UTF-8\'\'%E2%82%AC%20rates.txt'
     assert disposition_params(value)["filename"] == "€ rates.txt"
     # the extended form wins whichever comes first
     value = "form-data; filename*=utf-8'en'%C3%A9t%C3%A9.txt; filename=\"ete.txt\""
@@ -115,13 +115,13 @@ def test_names_differing_only_in_case_are_distinct() -> None:
 
 def field_part(name: str, value: str) -> bytes:
     return (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
     ).encode()
 
 
 def file_part(field: str, disposition_name: str, content: bytes) -> bytes:
     head = (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; {disposition_name}\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; {disposition_name}\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     return head + content + b"\r\n"
@@ -235,8 +235,15 @@ def test_wrong_content_type_is_an_input_error(tmp_path: Path, content_type: str 
 
 @pytest.mark.parametrize(
     "name",
-    ['filename="../evil.sh"', 'filename="a/b.txt"', 'filename="a\\\\b.txt"', 'filename="x..y"',
-     'filename="..hidden"', 'filename=""', "filename*=UTF-8''nul%00.txt"],
+    [
+        'filename="../evil.sh"',
+        'filename="a/b.txt"',
+        'filename="a\\\\b.txt"',
+        'filename="x..y"',
+        'filename="..hidden"',
+        'filename=""',
+        "filename*=UTF-8''nul%00.txt",
+    ],
 )
 def test_bad_file_name_stops_reception_and_writes_nothing_outside(
     tmp_path: Path, name: str
@@ -263,7 +270,7 @@ def test_duplicate_file_names_are_refused(tmp_path: Path) -> None:
 
 def test_part_without_form_data_disposition_is_refused(tmp_path: Path) -> None:
     data = (
-        f"--{BOUNDARY}\r\nContent-Disposition: attachment; filename=\"a.txt\"\r\n\r\nx\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: attachment; filename="a.txt"\r\n\r\nx\r\n'
         f"--{BOUNDARY}--\r\n"
     ).encode()
     with pytest.raises(InputError):

@@ -17,12 +17,25 @@ from cyclotron.domain.records import ErrorKind, JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, JobStage, JobState
 
 TEN = {
-    "Queued", "Processing", "Submitted", "Running", "Completed",
-    "Failed", "Invalid", "Killed", "Cleaned", "Unknown",
+    "Queued",
+    "Processing",
+    "Submitted",
+    "Running",
+    "Completed",
+    "Failed",
+    "Invalid",
+    "Killed",
+    "Cleaned",
+    "Unknown",
 }
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 FAILURE_KINDS = [
-    ErrorKind.EXIT, ErrorKind.TIME_LIMIT, ErrorKind.LOST, ErrorKind.EXECUTOR, ErrorKind.MERGE, None,
+    ErrorKind.EXIT,
+    ErrorKind.TIME_LIMIT,
+    ErrorKind.LOST,
+    ErrorKind.EXECUTOR,
+    ErrorKind.MERGE,
+    None,
 ]
 
 
@@ -34,23 +47,28 @@ def job(
     error_kind: str | None = None,
     cleaned: bool = False,
 ) -> JobRecord:
+    # Fields the status does not read are left empty.
+    unread = {
+        f.name: None for f in dataclasses.fields(JobRecord) if f.default is dataclasses.MISSING
+    }
     return JobRecord(
-        id="0123456789abcdef0123456789abcdef",
-        number=17,
-        owner_id=1,
-        service="example",
-        name="upload-17",
-        state=state,
-        stage=stage,
-        priority=0,
-        ntasks=1,
-        error=error,
-        error_kind=error_kind,
-        created_at=NOW,
-        admitted_at=None,
-        started_at=None,
-        ended_at=NOW if state in JOB_TERMINAL else None,
-        cleaned_at=NOW if cleaned else None,
+        **{
+            **unread,
+            "id": "0123456789abcdef0123456789abcdef",
+            "number": 17,
+            "owner_id": 1,
+            "service": "example",
+            "name": "upload-17",
+            "state": state,
+            "stage": stage,
+            "priority": 0,
+            "ntasks": 1,
+            "error": error,
+            "error_kind": error_kind,
+            "created_at": NOW,
+            "ended_at": NOW if state in JOB_TERMINAL else None,
+            "cleaned_at": NOW if cleaned else None,
+        }
     )
 
 
@@ -80,7 +98,9 @@ def test_failed_for_any_reason_but_validation_is_failed(kind: str | None) -> Non
 
 
 def test_failed_at_validation_is_invalid() -> None:
-    record = job(JobState.FAILED, JobStage.DONE, error="run.sh is empty", error_kind=ErrorKind.INVALID)
+    record = job(
+        JobState.FAILED, JobStage.DONE, error="run.sh is empty", error_kind=ErrorKind.INVALID
+    )
     assert upload_status(record) == "Invalid"
 
 
@@ -124,7 +144,7 @@ def test_every_combination_gives_one_of_the_ten_names() -> None:
 
 
 def test_terminal_statuses_are_the_five_of_the_spec() -> None:
-    assert TERMINAL_STATUSES == {"Completed", "Failed", "Invalid", "Killed", "Cleaned"}
+    assert {"Completed", "Failed", "Invalid", "Killed", "Cleaned"} == TERMINAL_STATUSES
 
 
 def test_status_moves_forward_along_a_normal_life() -> None:

@@ -68,6 +68,9 @@ def upgrade() -> None:
             "created_at", cyclotron.storage.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
+            "updated_at", cyclotron.storage.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
             "admitted_at", cyclotron.storage.tables.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("started_at", cyclotron.storage.tables.UTCDateTime(timezone=True), nullable=True),

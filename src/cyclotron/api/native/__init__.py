@@ -1,0 +1,1 @@
+"""The native ``/api`` face: spec/native.md."""

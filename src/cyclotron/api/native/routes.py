@@ -1,0 +1,159 @@
+"""Job routes of the native face: list, inspect, cancel, delete, logs."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from cyclotron.api.deps import CoreDep, bearer_token
+from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
+from cyclotron.api.native.schemas import (
+    JobDetailPublic,
+    JobPublic,
+    JobsPublic,
+    LogsPublic,
+    StatusPublic,
+    StreamLogPublic,
+)
+from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
+from cyclotron.domain.records import Caller
+from cyclotron.errors import ConflictError, NotFound, TransitionRefused
+from cyclotron.services.apikeys import authenticate
+from cyclotron.services.cancellation import cancel_job, termination_in_progress
+from cyclotron.services.deletion import delete_job
+from cyclotron.services.logs import task_logs
+from cyclotron.services.queries import JobRef, get_job, list_jobs
+from cyclotron.storage.jobs import JobFilter
+
+router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
+
+CANCEL_WAIT = 5.0
+_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
+_NUMBER = re.compile(r"^[0-9]{1,10}$")
+
+
+def native_caller(request: Request, core: CoreDep) -> Caller:
+    return authenticate(core, bearer_token(request))
+
+
+CallerDep = Annotated[Caller, Depends(native_caller)]
+
+
+def job_ref(id: str) -> JobRef:
+    """A 32-hex id or a decimal number; anything else is an unknown job."""
+    if _HEX_ID.match(id):
+        return JobRef(job_id=id)
+    if _NUMBER.match(id):
+        return JobRef(number=int(id))
+    raise NotFound(f"Job {id} not found")
+
+
+RefDep = Annotated[JobRef, Depends(job_ref)]
+
+
+def _statuses(status: str | None) -> frozenset[str] | None:
+    if status is None:
+        return None
+    words = frozenset(w.strip() for w in status.split(",") if w.strip())
+    unknown = words - STATUS_STATES.keys()
+    if not words or unknown:
+        raise NativeFaceError(422, f"status must be among {', '.join(STATUS_STATES)}")
+    return words
+
+
+@router.get("/jobs", response_model=JobsPublic, summary="List jobs, newest first")
+def jobs(
+    core: CoreDep,
+    caller: CallerDep,
+    status: str | None = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    service: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    user_id: Annotated[int | None, Query(ge=0)] = None,
+) -> JobsPublic:
+    words = _statuses(status)
+    where = JobFilter(
+        owner_id=user_id if caller.admin else None,
+        states=states_for(words) if words is not None else None,
+        service=service,
+        name_contains=search,
+    )
+    found = list_jobs(core, caller, where, offset=(page - 1) * page_size, limit=page_size)
+    return JobsPublic(
+        jobs=[JobPublic.of(job) for job in found.items],
+        total=found.total,
+        page=page,
+        page_size=page_size,
+    )
+
+
+@router.get("/jobs/{id}", response_model=JobDetailPublic, summary="One job with its tasks")
+def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> JobDetailPublic:
+    record = get_job(core, caller, ref)
+    executor = core.catalog.get(record.service).settings.executor
+    return JobDetailPublic.detail(record, executor)
+
+
+@router.post("/jobs/{id}/cancel", response_model=StatusPublic, summary="Cancel a job")
+def cancel(core: CoreDep, caller: CallerDep, ref: RefDep) -> JSONResponse:
+    record = get_job(core, caller, ref)
+    status = job_status(record)
+    if status in ("completed", "failed", "cancelled"):
+        if status == "cancelled" and termination_in_progress(core, record):
+            return JSONResponse({"status": "cancelling"}, 202)
+        raise NativeFaceError(400, f"Cannot cancel job with status {status}")
+    try:
+        result = cancel_job(core, caller, ref, wait=CANCEL_WAIT)
+    except TransitionRefused:
+        raise NativeFaceError(
+            409, f"Job {record.id} already finished and cannot be cancelled."
+        ) from None
+    except ConflictError:
+        now = job_status(get_job(core, caller, ref))
+        raise NativeFaceError(400, f"Cannot cancel job with status {now}") from None
+    if result.processes_stopped:
+        return JSONResponse({"status": "cancelled"})
+    return JSONResponse({"status": "cancelling"}, 202)
+
+
+@router.delete("/jobs/{id}", response_model=StatusPublic, summary="Delete an ended job")
+def delete(core: CoreDep, caller: CallerDep, ref: RefDep) -> StatusPublic:
+    try:
+        delete_job(core, caller, ref)
+    except ConflictError:
+        status = job_status(get_job(core, caller, ref))
+        raise NativeFaceError(
+            400, f"Cannot delete job with status {status}. Cancel it first."
+        ) from None
+    return StatusPublic(status="deleted")
+
+
+@router.get("/jobs/{id}/logs", response_model=LogsPublic, summary="Tasks' stdout and stderr")
+def logs(
+    core: CoreDep,
+    caller: CallerDep,
+    ref: RefDep,
+    task: Annotated[int | None, Query(ge=0)] = None,
+    tail: Annotated[int, Query(ge=1, le=1_048_576)] = 65_536,
+) -> LogsPublic:
+    job_id, found = task_logs(core, caller, ref, task, tail)
+    return LogsPublic(
+        job_id=job_id,
+        tasks=[
+            StreamLogPublic(
+                index=entry.task.index,
+                state=task_status(entry.task),
+                exit_code=entry.task.exit_code,
+                stdout=entry.stdout.text,
+                stderr=entry.stderr.text,
+                stdout_size=entry.stdout.size,
+                stderr_size=entry.stderr.size,
+                truncated=entry.stdout.truncated or entry.stderr.truncated,
+            )
+            for entry in found
+        ],
+    )

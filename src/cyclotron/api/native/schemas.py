@@ -1,0 +1,146 @@
+"""Response bodies of the native face (``XPublic`` names, as FastAPI's template teaches)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from cyclotron.api.native.status import (
+    job_error,
+    job_percent,
+    job_status,
+    task_percent,
+    task_status,
+)
+from cyclotron.domain.records import JobRecord, TaskRecord
+from cyclotron.domain.states import TaskState
+
+
+class ErrorPublic(BaseModel):
+    code: str
+    message: str
+
+
+class TaskPublic(BaseModel):
+    index: int
+    state: str
+    percent: float
+    seed: int
+    executor: str
+    attempt: int
+    exit_code: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, task: TaskRecord, executor: str) -> TaskPublic:
+        return cls(
+            index=task.index,
+            state=task_status(task),
+            percent=round(task_percent(task), 2),
+            seed=task.seed,
+            executor=executor,
+            attempt=task.attempt,
+            exit_code=task.exit_code,
+            error=task.error,
+            started_at=task.started_at,
+            finished_at=task.ended_at,
+        )
+
+
+class JobPublic(BaseModel):
+    id: str
+    number: int
+    name: str
+    service: str
+    user_id: int
+    status: str
+    stage: str
+    percent: float
+    ntasks: int
+    tasks_done: int
+    tasks_failed: int
+    files_available: bool
+    error: ErrorPublic | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    # Aliases kept for clients of the AlphaFold 3 app.
+    progress: float
+    error_message: str | None
+    num_residues: int | None = None
+    num_chains: int | None = None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobPublic:
+        error = job_error(job)
+        percent = job_percent(job)
+        return cls(
+            id=job.id,
+            number=job.number,
+            name=job.name,
+            service=job.service,
+            user_id=job.owner_id,
+            status=job_status(job),
+            stage=job.stage.value,
+            percent=percent,
+            ntasks=job.ntasks,
+            tasks_done=sum(t.state == TaskState.COMPLETED for t in job.tasks),
+            tasks_failed=sum(t.state == TaskState.FAILED for t in job.tasks),
+            files_available=job.cleaned_at is None,
+            error=ErrorPublic(**error) if error else None,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.ended_at,
+            progress=percent,
+            error_message=error["message"] if error else None,
+        )
+
+
+class JobDetailPublic(JobPublic):
+    priority: int
+    seeds: list[int]
+    current_stage: str
+    tasks: list[TaskPublic]
+
+    @classmethod
+    def detail(cls, job: JobRecord, executor: str) -> JobDetailPublic:
+        summary = JobPublic.of(job).model_dump()
+        return cls(
+            **summary,
+            priority=job.priority,
+            seeds=[t.seed for t in job.tasks],
+            current_stage=job.stage.value,
+            tasks=[TaskPublic.of(t, executor) for t in job.tasks],
+        )
+
+
+class JobsPublic(BaseModel):
+    jobs: list[JobPublic]
+    total: int
+    page: int
+    page_size: int
+
+
+class StatusPublic(BaseModel):
+    status: str
+
+
+class StreamLogPublic(BaseModel):
+    index: int
+    state: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_size: int
+    stderr_size: int
+    truncated: bool
+
+
+class LogsPublic(BaseModel):
+    job_id: str
+    tasks: list[StreamLogPublic]

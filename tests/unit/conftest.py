@@ -1,0 +1,60 @@
+"""Unit-suite fixtures: a migrated database on each backend and a way to put jobs in it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from cyclotron.domain.states import JobStage, JobState
+from cyclotron.storage import jobs as repo
+from cyclotron.storage.database import Database
+from cyclotron.storage.migrate import upgrade
+from cyclotron.storage.tables import JobRow, utcnow
+
+AddJob = Callable[..., str]
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    """An empty database at the current schema (SQLite and PostgreSQL, via ``db_url``)."""
+    db = Database(db_url)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def add_job(database: Database) -> AddJob:
+    """Store a job (and its tasks) directly, as submission would; returns its id."""
+
+    def add(
+        owner_id: int = 1,
+        *,
+        service: str = "example",
+        priority: int = 0,
+        state: JobState = JobState.PENDING,
+        stage: JobStage = JobStage.QUEUED,
+        ntasks: int = 1,
+    ) -> str:
+        job_id = uuid.uuid4().hex
+        with database.transaction() as session:
+            repo.add_job(
+                session,
+                JobRow(
+                    id=job_id,
+                    owner_id=owner_id,
+                    service=service,
+                    name="job",
+                    state=state.value,
+                    stage=stage.value,
+                    priority=priority,
+                    ntasks=ntasks,
+                    created_at=utcnow(),
+                ),
+                ntasks,
+            )
+        return job_id
+
+    return add
