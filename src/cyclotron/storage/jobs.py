@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy import delete as sql_delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import JobRecord, TaskRecord
@@ -155,9 +156,13 @@ def lock_admission_cursor(session: Session, service: str) -> AdmissionCursorRow:
     stmt = select(AdmissionCursorRow).where(AdmissionCursorRow.service == service).with_for_update()
     row = session.scalar(stmt)
     if row is None:
-        row = AdmissionCursorRow(service=service, last_user_id=None)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():  # another server may create it at the same moment
+                session.add(AdmissionCursorRow(service=service, last_user_id=None))
+        except IntegrityError:
+            pass
+        row = session.scalar(stmt)
+        assert row is not None
     return row
 
 
