@@ -182,11 +182,11 @@ def legacy_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if not match:
             continue
         name, field = match.group(1).lower(), match.group(2).lower()
-        service = services.setdefault(name, {"plugin": "script", "executor": "local"})
         if field.endswith("_url"):
             log.warning("%s is ignored: Cyclotron runs jobs through its own executors", key)
-        else:
-            service[field] = value
+            continue
+        service = services.setdefault(name, {"plugin": "script", "executor": "local"})
+        service[field] = value
     if server:
         data["server"] = server
     if services:
@@ -211,7 +211,12 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Build the settings, or raise ConfigError naming the first bad key."""
+    """Build the settings, or raise ConfigError naming the first bad key.
+
+    ``environ`` stands in for the process environment when reading ``CYCLOTRON_CONFIG`` and
+    the legacy variables; ``CYCLOTRON_<SECTION>__<KEY>`` variables are read by
+    pydantic-settings from ``os.environ`` itself.
+    """
     env = os.environ if environ is None else environ
     named = config_file or (Path(env["CYCLOTRON_CONFIG"]) if env.get("CYCLOTRON_CONFIG") else None)
     toml_data = _read_toml(named or DEFAULT_CONFIG_FILE, explicit=named is not None)

@@ -270,23 +270,24 @@ class LocalExecutor(Executor):
     ) -> None:
         """Copy stdout to its file, reading progress from it (at most one report a second)."""
         assert self._reporter is not None
-        carry = b""
-        pending: ProgressReport | None = None
-        last_sent = 0.0
-        read = getattr(pipe, "read1", pipe.read)
-        while chunk := read(65536):
-            out.write(chunk)
-            out.flush()
-            lines = (carry + chunk).split(b"\n")
-            carry = lines.pop()
-            for line in lines:
-                report = parse_progress(line.decode("utf-8", errors="replace"))
-                if report is not None:
-                    pending = report
-            if pending is not None and time.monotonic() - last_sent >= PROGRESS_INTERVAL:
+        with pipe:
+            carry = b""
+            pending: ProgressReport | None = None
+            last_sent = 0.0
+            read = getattr(pipe, "read1", pipe.read)
+            while chunk := read(65536):
+                out.write(chunk)
+                out.flush()
+                lines = (carry + chunk).split(b"\n")
+                carry = lines.pop()
+                for line in lines:
+                    report = parse_progress(line.decode("utf-8", errors="replace"))
+                    if report is not None:
+                        pending = report
+                if pending is not None and time.monotonic() - last_sent >= PROGRESS_INTERVAL:
+                    self._reporter.task_progress(run, pending)
+                    pending, last_sent = None, time.monotonic()
+            if carry:
+                pending = parse_progress(carry.decode("utf-8", errors="replace")) or pending
+            if pending is not None:
                 self._reporter.task_progress(run, pending)
-                pending, last_sent = None, time.monotonic()
-        if carry:
-            pending = parse_progress(carry.decode("utf-8", errors="replace")) or pending
-        if pending is not None:
-            self._reporter.task_progress(run, pending)

@@ -26,10 +26,6 @@ from cyclotron.executors.local import (
 )
 from cyclotron.settings import Settings, load_settings
 
-# The executor never closes a task's stdout pipe (see test_task_output_pipe_is_closed, which
-# fails until that is fixed); elsewhere that leak is kept from failing unrelated tests.
-# Remove this mark once src/cyclotron/executors/local.py closes the pipe.
-pytestmark = pytest.mark.filterwarnings("ignore:unclosed file <_io.BufferedReader:ResourceWarning")
 
 # Upper bounds so that a broken executor fails the test instead of hanging it; never asserted.
 PATIENCE = 30.0
@@ -211,7 +207,7 @@ def test_successful_run_writes_its_files_and_logs(
 def test_task_runs_in_its_working_directory_in_its_own_process_group(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
-    run = make_run(tmp_path, "pwd > where; ps -o pgid= -p $$ | tr -d ' ' > pgid; echo $$ > pid")
+    run = make_run(tmp_path, "pwd > where; cut -d' ' -f5 /proc/$$/stat > pgid; echo $$ > pid")
     executor.submit(run, no_progress)
     assert reporter.outcome(run).succeeded
     assert Path((run.workdir / "where").read_text().strip()) == run.workdir
