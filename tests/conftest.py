@@ -30,7 +30,9 @@ def start_server(db_url: str, tmp_path: Path) -> Iterator[ServerFactory]:
     """Start a live server with a configuration; every server is stopped at the end."""
     servers: list[LiveServer] = []
 
-    def start(config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> LiveServer:
+    def start(
+        config: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    ) -> LiveServer:
         workdir = tmp_path / f"server{len(servers)}"
         workdir.mkdir()
         server = LiveServer(workdir, db_url, config or {}, env)

@@ -27,7 +27,9 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp(f"native-{request.param}")
     with database_url(str(request.param), workdir) as url:
         live = LiveServer(workdir, url, CONFIG).start()
@@ -65,7 +67,9 @@ def test_detail_by_id_and_by_number(client: httpx.Client) -> None:
     assert task["executor"] == "local"
 
 
-@pytest.mark.parametrize("bad", ["nope", "ABCDEF0123456789ABCDEF0123456789", "12345678901", "0", "999999"])
+@pytest.mark.parametrize(
+    "bad", ["nope", "ABCDEF0123456789ABCDEF0123456789", "12345678901", "0", "999999"]
+)
 def test_unknown_or_malformed_ids_are_404(client: httpx.Client, bad: str) -> None:
     response = client.get(f"/api/jobs/{bad}")
     assert response.status_code == 404 and "detail" in response.json()
@@ -97,7 +101,9 @@ def test_listing_filters_and_pages(client: httpx.Client) -> None:
     assert [j["number"] for j in search["jobs"]] == [numbers[0]]
     assert client.get("/api/jobs", params={"search": "%"}).json()["total"] == 0
     assert client.get("/api/jobs", params={"search": f"_{tag}"}).json()["total"] == 0
-    completed = client.get("/api/jobs", params={"status": "completed,failed", "page_size": 100}).json()
+    completed = client.get(
+        "/api/jobs", params={"status": "completed,failed", "page_size": 100}
+    ).json()
     assert {j["status"] for j in completed["jobs"]} <= {"completed", "failed"}
     assert client.get("/api/jobs", params={"service": "other"}).json()["total"] == 0
     assert client.get("/api/jobs", params={"service": "unknown"}).json()["jobs"] == []
@@ -111,7 +117,9 @@ def test_cancel_and_delete(client: httpx.Client) -> None:
     job_id = native_id(client, number)
     deleted_early = client.delete(f"/api/jobs/{job_id}")
     assert deleted_early.status_code == 400
-    assert deleted_early.json() == {"detail": "Cannot delete job with status running. Cancel it first."}
+    assert deleted_early.json() == {
+        "detail": "Cannot delete job with status running. Cancel it first."
+    }
     response = client.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 200 and response.json() == {"status": "cancelled"}
     body = client.get(f"/api/jobs/{job_id}").json()
@@ -163,8 +171,10 @@ def test_api_keys_scope_jobs_to_their_owner(start_server: Any) -> None:
         response = client.get("/api/jobs")
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         upload = client.post(
-            "/upload", data={"user_id": "1", "service": "example"},
-            files={"file": ("run.sh", b"sleep 30\n")}, headers=h1,
+            "/upload",
+            data={"user_id": "1", "service": "example"},
+            files={"file": ("run.sh", b"sleep 30\n")},
+            headers=h1,
         )
         number = upload.json()["id"]
         assert client.get("/api/jobs", headers=h2).json()["total"] == 0

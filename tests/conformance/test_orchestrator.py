@@ -19,12 +19,18 @@ from support.live import LiveServer
 from support.tcp_proxy import TcpProxy
 from support.upload import status_of, submit, upload, wait_until, zip_members
 
-EXAMPLE = {"services": {"example": {"plugin": "script", "executor": "local", "max_runs": 10, "runs_per_user": 5}}}
+EXAMPLE = {
+    "services": {
+        "example": {"plugin": "script", "executor": "local", "max_runs": 10, "runs_per_user": 5}
+    }
+}
 LIMIT = 419_430_400
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """One server per backend for the cases that need only the default setup."""
     workdir = tmp_path_factory.mktemp(f"orchestrator-{request.param}")
     with database_url(str(request.param), workdir) as url:
@@ -43,9 +49,7 @@ def data_entries(server: LiveServer) -> set[str]:
     """Everything under the data directory except the database files."""
     root = server.data_dir
     return {
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if not p.name.startswith("cyclotron.db")
+        str(p.relative_to(root)) for p in root.rglob("*") if not p.name.startswith("cyclotron.db")
     }
 
 
@@ -71,7 +75,9 @@ class NoJobCreated:
         assert submit(self.client, "true\n") == self.before_id + 1, "a refused upload used a job id"
 
 
-def assert_error(response: httpx.Response, code: int, job_id: int = 0, status: str = "Unknown") -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, code: int, job_id: int = 0, status: str = "Unknown"
+) -> dict[str, Any]:
     assert response.status_code == code, response.text
     body: dict[str, Any] = response.json()
     assert set(body) == {"id", "status", "message"}
@@ -147,7 +153,9 @@ def test_05_bad_service(server: LiveServer, client: httpx.Client) -> None:
 
 
 # 6 ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["../evil.sh", "a/b.txt", "a\\b.txt", "..hidden", "x..y", "..", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "name", ["../evil.sh", "a/b.txt", "a\\b.txt", "..hidden", "x..y", "..", "/etc/passwd"]
+)
 def test_06_file_names_with_paths(server: LiveServer, client: httpx.Client, name: str) -> None:
     with NoJobCreated(server, client):
         assert_error(upload(client, {"run.sh": b"true\n", name: b"payload"}), 400)
@@ -164,14 +172,16 @@ def test_06_single_leading_dot_is_allowed(client: httpx.Client) -> None:
 # 7 ------------------------------------------------------------------------------------------
 def test_07_nul_in_file_name(server: LiveServer, client: httpx.Client) -> None:
     body = (
-        b"--b\r\nContent-Disposition: form-data; name=\"user_id\"\r\n\r\n1\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"service\"\r\n\r\nexample\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"run.sh\"\r\n\r\ntrue\n\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\x00b\"\r\n\r\nx\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n1\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="service"\r\n\r\nexample\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="run.sh"\r\n\r\ntrue\n\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00b"\r\n\r\nx\r\n'
         b"--b--\r\n"
     )
     with NoJobCreated(server, client):
-        response = client.post("/upload", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+        response = client.post(
+            "/upload", content=body, headers={"content-type": "multipart/form-data; boundary=b"}
+        )
         assert_error(response, 400)
 
 
@@ -181,7 +191,11 @@ def test_08_duplicate_file_names(server: LiveServer, client: httpx.Client) -> No
         response = client.post(
             "/upload",
             data={"user_id": "1", "service": "example"},
-            files=[("file", ("run.sh", b"true\n")), ("file", ("data.txt", b"a")), ("file", ("data.txt", b"b"))],
+            files=[
+                ("file", ("run.sh", b"true\n")),
+                ("file", ("data.txt", b"a")),
+                ("file", ("data.txt", b"b")),
+            ],
         )
         assert_error(response, 400)
     assert staging_is_empty(server)
@@ -223,9 +237,9 @@ def _raw_post(server: LiveServer, head: bytes, body_chunks: Iterator[bytes]) -> 
 
 def _oversized_body(total: int) -> tuple[bytes, bytes, Iterator[bytes]]:
     prefix = (
-        b"--b\r\nContent-Disposition: form-data; name=\"user_id\"\r\n\r\n1\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"service\"\r\n\r\nexample\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"run.sh\"\r\n\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n1\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="service"\r\n\r\nexample\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="run.sh"\r\n\r\n'
     )
     suffix = b"\r\n--b--\r\n"
     filler = total - len(prefix) - len(suffix)
@@ -271,7 +285,10 @@ def test_09_body_over_the_limit(server: LiveServer, client: httpx.Client) -> Non
     assert response.status_code == 201
     job = response.json()["id"]
     assert wait_until(client, job)["status"] == "Completed"
-    assert hashlib.sha256(zip_members(client.get(f"/download/{job}"))["big.bin"]).digest() == hashlib.sha256(big).digest()
+    assert (
+        hashlib.sha256(zip_members(client.get(f"/download/{job}"))["big.bin"]).digest()
+        == hashlib.sha256(big).digest()
+    )
 
 
 # 10 -----------------------------------------------------------------------------------------
@@ -279,7 +296,10 @@ def test_10_any_field_name_with_a_filename_is_a_file(client: httpx.Client) -> No
     response = client.post(
         "/upload",
         data={"user_id": "1", "service": "example"},
-        files=[("upload", ("run.sh", b"cat notes.txt > seen.txt\n")), ("other", ("notes.txt", b"n"))],
+        files=[
+            ("upload", ("run.sh", b"cat notes.txt > seen.txt\n")),
+            ("other", ("notes.txt", b"n")),
+        ],
     )
     assert response.status_code == 201
     job = response.json()["id"]
@@ -294,7 +314,9 @@ def test_11_failing_run_sh(client: httpx.Client) -> None:
     assert body["status"] == "Failed"
     assert "status 3" in str(body["message"]) and "cannot open input.dat" in str(body["message"])
     response = client.get(f"/download/{job}")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert response.status_code == 200 and response.headers["content-type"].startswith(
+        "application/json"
+    )
 
 
 # 12 -----------------------------------------------------------------------------------------
@@ -315,7 +337,11 @@ def test_12_empty_run_sh_is_invalid(client: httpx.Client) -> None:
 def test_13_unknown_and_malformed_ids(client: httpx.Client) -> None:
     response = client.get("/download/999999")
     assert response.status_code == 404
-    assert response.json() == {"id": 0, "status": "Unknown", "message": "Job 999999 not found in the database"}
+    assert response.json() == {
+        "id": 0,
+        "status": "Unknown",
+        "message": "Job 999999 not found in the database",
+    }
     assert_error(client.get("/download/abc"), 400)
     assert_error(client.get("/download/0"), 404)
     assert_error(client.get("/download/2147483648"), 400)
@@ -397,7 +423,9 @@ def _watch(client: httpx.Client, jobs: dict[int, int], timeout: float = 60) -> l
 
 
 def test_17_limits_hold(start_server: Any) -> None:
-    live = start_server({"services": {"example": {"plugin": "script", "max_runs": 2, "runs_per_user": 1}}})
+    live = start_server(
+        {"services": {"example": {"plugin": "script", "max_runs": 2, "runs_per_user": 1}}}
+    )
     with live.client() as client:
         jobs = {submit(client, "sleep 1.5\n", user_id=1): 1 for _ in range(3)}
         jobs[submit(client, "sleep 1.5\n", user_id=2)] = 2
@@ -414,7 +442,9 @@ STAMP = "date +%s%N > started.txt\nsleep {}\n"
 
 
 def test_18_round_robin(start_server: Any) -> None:
-    live = start_server({"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 5}}})
+    live = start_server(
+        {"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 5}}}
+    )
     with live.client() as client:
         names = {}
         for name in ("J1", "J2", "J3"):
@@ -422,14 +452,17 @@ def test_18_round_robin(start_server: Any) -> None:
         names[submit(client, STAMP.format(1.0), user_id=2)] = "K1"
         _watch(client, names)
         started = {
-            names[job]: int(zip_members(client.get(f"/download/{job}"))["started.txt"]) for job in names
+            names[job]: int(zip_members(client.get(f"/download/{job}"))["started.txt"])
+            for job in names
         }
     assert sorted(started, key=started.__getitem__) == ["J1", "K1", "J2", "J3"]
 
 
 # 19 -----------------------------------------------------------------------------------------
 def test_19_fifty_uploads_never_rejected(start_server: Any) -> None:
-    live = start_server({"services": {"example": {"plugin": "script", "max_runs": 10, "runs_per_user": 1}}})
+    live = start_server(
+        {"services": {"example": {"plugin": "script", "max_runs": 10, "runs_per_user": 1}}}
+    )
     script = "date +%s%N > start.txt\nsleep 0.05\ndate +%s%N > end.txt\n"
     with live.client() as client:
         jobs = []
@@ -526,7 +559,9 @@ def test_23_api_keys(start_server: Any) -> None:
         response = upload(client, {"run.sh": b"true\n"})
         assert_error(response, 401)
         assert response.headers["www-authenticate"] == "Bearer"
-        assert_error(upload(client, {"run.sh": b"true\n"}, headers={"Authorization": "Bearer nope"}), 401)
+        assert_error(
+            upload(client, {"run.sh": b"true\n"}, headers={"Authorization": "Bearer nope"}), 401
+        )
         assert_error(upload(client, {"run.sh": b"true\n"}, user_id=2, headers=h1), 403)
         response = upload(client, {"run.sh": b"sleep 30\n"}, user_id=1, headers=h1)
         assert response.status_code == 201
@@ -539,7 +574,12 @@ def test_23_api_keys(start_server: Any) -> None:
         ):
             response = call()
             assert response.status_code == 404 and response.json() == hidden
-        assert status_of(client, job, headers=h1)["status"] in {"Queued", "Processing", "Submitted", "Running"}
+        assert status_of(client, job, headers=h1)["status"] in {
+            "Queued",
+            "Processing",
+            "Submitted",
+            "Running",
+        }
         assert client.get("/health").status_code == 200
         assert client.get("/").status_code == 200
         assert client.post(f"/terminate/{job}", headers=h1).status_code in (200, 202)

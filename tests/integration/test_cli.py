@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from support.live import LiveServer
 from support.upload import submit, wait_until
 
 
-def cyclotron(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cyclotron(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cyclotron", *args],
         cwd=cwd,
@@ -31,8 +32,18 @@ def test_submit_waits_and_saves_the_zip(start_server: Any, tmp_path: Path) -> No
     (tmp_path / "run.sh").write_text("sleep 0.5\ncat input.txt input.txt > doubled.txt\n")
     (tmp_path / "input.txt").write_text("abc\n")
     result = cyclotron(
-        "submit", "run.sh", "input.txt", "--service", "example", "--user-id", "3",
-        "--server", live.base_url, "--output", "out.zip", cwd=tmp_path,
+        "submit",
+        "run.sh",
+        "input.txt",
+        "--service",
+        "example",
+        "--user-id",
+        "3",
+        "--server",
+        live.base_url,
+        "--output",
+        "out.zip",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     job = int(result.stdout.strip())
@@ -40,7 +51,9 @@ def test_submit_waits_and_saves_the_zip(start_server: Any, tmp_path: Path) -> No
         assert archive.read("doubled.txt") == b"abc\nabc\n"
     status = cyclotron("status", str(job), "--server", live.base_url, cwd=tmp_path)
     assert status.returncode == 0 and status.stdout.split()[:2] == [str(job), "Completed"]
-    again = cyclotron("download", str(job), "--server", live.base_url, "-o", "again.zip", cwd=tmp_path)
+    again = cyclotron(
+        "download", str(job), "--server", live.base_url, "-o", "again.zip", cwd=tmp_path
+    )
     assert again.returncode == 0
     assert (tmp_path / "again.zip").read_bytes()[:2] == b"PK"
 
@@ -56,7 +69,9 @@ def test_submit_reports_a_failed_job(start_server: Any, tmp_path: Path) -> None:
 def test_submit_refused_upload_shows_the_message(start_server: Any, tmp_path: Path) -> None:
     live = start_server()
     (tmp_path / "run.sh").write_text("true\n")
-    result = cyclotron("submit", "run.sh", "--service", "nope", "--server", live.base_url, cwd=tmp_path)
+    result = cyclotron(
+        "submit", "run.sh", "--service", "nope", "--server", live.base_url, cwd=tmp_path
+    )
     assert result.returncode == 1 and "Invalid service" in result.stderr
 
 
@@ -68,7 +83,17 @@ def test_db_upgrade_and_keys(tmp_path: Path, db_url: str) -> None:
     )
     upgraded = cyclotron("db", "upgrade", "--config", str(config), cwd=tmp_path)
     assert upgraded.returncode == 0 and "revision 0001" in upgraded.stdout
-    created = cyclotron("keys", "create", "--user-id", "5", "--label", "laptop", "--config", str(config), cwd=tmp_path)
+    created = cyclotron(
+        "keys",
+        "create",
+        "--user-id",
+        "5",
+        "--label",
+        "laptop",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("cyc_") and len(key) > 30

@@ -32,7 +32,9 @@ def _wait_for_file(client: httpx.Client, job: int, name: str) -> bytes:
 
 
 def test_kill_9_while_running_then_restart_completes_everything(start_server: Any) -> None:
-    live = start_server({"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 1}}})
+    live = start_server(
+        {"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 1}}}
+    )
     with live.client() as client:
         running = submit(client, SLOW)
         queued = submit(client, "echo later > out.txt\n")
@@ -66,7 +68,12 @@ def test_kill_9_with_no_attempt_left_fails_with_a_reason(start_server: Any) -> N
 
 def test_time_limit_ends_a_task_with_a_reason(start_server: Any) -> None:
     """A service's time_limit fails a task that runs longer, with the limit in the message."""
-    live = start_server({"dispatch": {"lease_seconds": 1.5}, "services": {"example": {"plugin": "script", "time_limit": 4}}})
+    live = start_server(
+        {
+            "dispatch": {"lease_seconds": 1.5},
+            "services": {"example": {"plugin": "script", "time_limit": 4}},
+        }
+    )
     with live.client() as client:
         job = submit(client, "sleep 30\n")
         body = wait_until(client, job, timeout=60)

@@ -44,7 +44,9 @@ def test_fifty_jobs_at_once_with_runs_per_user_five(start_server: Any) -> None:
         deadline = time.monotonic() + 120
         while True:
             statuses = [status_of(client, job)["status"] for job in jobs]
-            peak_seen = max(peak_seen, sum(s in {"Processing", "Submitted", "Running"} for s in statuses))
+            peak_seen = max(
+                peak_seen, sum(s in {"Processing", "Submitted", "Running"} for s in statuses)
+            )
             if all(s in TERMINAL for s in statuses):
                 break
             assert time.monotonic() < deadline
@@ -57,7 +59,9 @@ def test_fifty_jobs_at_once_with_runs_per_user_five(start_server: Any) -> None:
 
 
 def test_two_users_submitting_alternately_are_served_round_robin(start_server: Any) -> None:
-    live = start_server({"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 5}}})
+    live = start_server(
+        {"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 5}}}
+    )
     with live.client() as client:
         owner = {}
         # User 1 queues four jobs before user 2 queues four: first-come order would run

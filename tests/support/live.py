@@ -37,7 +37,9 @@ def render_toml(config: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def table(prefix: str, body: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in body.items() if not isinstance(v, dict) and not _is_table_list(v)}
+        scalars = {
+            k: v for k, v in body.items() if not isinstance(v, dict) and not _is_table_list(v)
+        }
         if prefix:
             lines.append(f"[{prefix}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
@@ -61,7 +63,13 @@ def _is_table_list(value: Any) -> bool:
 class LiveServer:
     """Starts, kills and restarts one server over the same data directory and database."""
 
-    def __init__(self, workdir: Path, database_url: str, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str,
+        config: dict[str, Any],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.port = free_port()

@@ -35,7 +35,9 @@ def submit(client: httpx.Client, script: str, user_id: int = 1, **files: bytes) 
     return int(response.json()["id"])
 
 
-def status_of(client: httpx.Client, job_id: int, headers: Mapping[str, str] | None = None) -> dict[str, object]:
+def status_of(
+    client: httpx.Client, job_id: int, headers: Mapping[str, str] | None = None
+) -> dict[str, object]:
     response = client.get(f"/download/{job_id}", headers=headers)
     assert response.status_code == 200, response.text
     if response.headers["content-type"].startswith("application/zip"):

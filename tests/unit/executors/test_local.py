@@ -26,7 +26,6 @@ from cyclotron.executors.local import (
 )
 from cyclotron.settings import Settings, load_settings
 
-
 # Upper bounds so that a broken executor fails the test instead of hanging it; never asserted.
 PATIENCE = 30.0
 
