@@ -67,6 +67,8 @@ class SimulatorPlugin(ABC):
     """
 
     name: ClassVar[str]
+    #: False when the tasks' own files are the results: the job completes without a merge step.
+    merges_results: ClassVar[bool] = True
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)

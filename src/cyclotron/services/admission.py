@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
@@ -50,10 +50,12 @@ def round_robin_order(
     return chosen
 
 
-def admit_jobs(core: Core) -> int:
-    """One admission pass over every service; each service in its own transaction."""
+def admit_jobs(core: Core, services: Collection[str] | None = None) -> int:
+    """One admission pass over the services (all by default), each in its own transaction."""
     admitted = 0
     for service in core.catalog:
+        if services is not None and service.name not in services:
+            continue
         limits = service.settings
         with core.db.transaction() as session:
             cursor = repo.lock_admission_cursor(session, service.name)

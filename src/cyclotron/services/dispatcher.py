@@ -35,7 +35,8 @@ class Dispatcher:
         self.lifecycle = TaskLifecycle(core)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_cleaning = 0.0
+        self._last_cleaning = float("-inf")
+        self._last_recovery = float("-inf")
 
     def start(self) -> None:
         for executor in self.core.executors.values():
@@ -62,15 +63,28 @@ class Dispatcher:
             self.core.wait_for_wake(self.core.settings.dispatch.interval)
 
     def run_once(self) -> None:
-        recover_lost_tasks(self.core)
-        resume_merges(self.core)
-        admit_jobs(self.core)
-        prepare_admitted_jobs(self.core)
-        self.start_tasks()
+        """A pass: housekeeping when its interval has passed, then admit, prepare and start.
+
+        A wake-up (a job arrived or ended) only needs the second half, so it stays cheap.
+        """
         now = time.monotonic()
+        if now - self._last_recovery >= self.core.settings.dispatch.interval:
+            self._last_recovery = now
+            recover_lost_tasks(self.core)
+            resume_merges(self.core)
         if now - self._last_cleaning >= self.core.settings.retention.interval:
             self._last_cleaning = now
             clean_expired_jobs(self.core)
+        with self.core.db.transaction(write=False) as session:
+            backlog = repo.dispatch_backlog(session)
+        admitted = 0
+        if backlog.services_with_queued:
+            admitted = admit_jobs(self.core, backlog.services_with_queued)
+        prepared = 0
+        if admitted or backlog.preparing:
+            prepared = prepare_admitted_jobs(self.core)
+        if prepared or backlog.runnable_services:
+            self.start_tasks()
 
     def start_tasks(self) -> None:
         """Claim as many runnable tasks as each executor has free slots, and start them."""
@@ -90,49 +104,58 @@ class Dispatcher:
                     )
 
 
-def prepare_admitted_jobs(core: Core) -> None:
+def prepare_admitted_jobs(core: Core) -> int:
     """Let each newly admitted job's plug-in check its input; refused input ends it Invalid."""
     with core.db.transaction(write=False) as session:
         jobs = [
             (j.id, j.service)
             for j in repo.jobs_in_stage(session, JobStage.PREPARING, JobState.PENDING)
         ]
+    if not jobs:
+        return 0
+    refused: dict[str, str] = {}
     for job_id, service_name in jobs:
-        service = core.catalog.get(service_name)
         try:
-            service.plugin.validate(core.files.input_dir(job_id))
+            core.catalog.get(service_name).plugin.validate(core.files.input_dir(job_id))
         except PluginError as exc:
-            reject_job(core, job_id, str(exc))
-            continue
-        with core.db.transaction() as session:
-            repo.set_job_stage(session, job_id, JobStage.SUBMITTED, only_from=JobStage.PREPARING)
-
-
-def reject_job(core: Core, job_id: str, reason: str) -> None:
-    now = utcnow()
+            refused[job_id] = str(exc)
     with core.db.transaction() as session:
-        won = change_job_state(
-            session,
-            job_id,
-            JobState.FAILED,
-            stage=JobStage.DONE.value,
-            ended_at=now,
-            error=reason,
-            error_kind=ErrorKind.INVALID,
-            reason=reason,
-        )
-        if won:
-            for task in repo.job_tasks(session, job_id):
-                change_task_state(
-                    session,
-                    job_id,
-                    task.index,
-                    TaskState.FAILED,
-                    ended_at=now,
-                    error=reason,
-                    error_kind=ErrorKind.INVALID,
+        for job_id, _ in jobs:
+            if job_id in refused:
+                reject_job(session, job_id, refused[job_id])
+            else:
+                repo.set_job_stage(
+                    session, job_id, JobStage.SUBMITTED, only_from=JobStage.PREPARING
                 )
-    core.wake()
+    if refused:
+        core.wake()
+    return len(jobs) - len(refused)
+
+
+def reject_job(session: Session, job_id: str, reason: str) -> None:
+    """End a job whose input its plug-in refused (shown as Invalid), with its tasks."""
+    now = utcnow()
+    won = change_job_state(
+        session,
+        job_id,
+        JobState.FAILED,
+        stage=JobStage.DONE.value,
+        ended_at=now,
+        error=reason,
+        error_kind=ErrorKind.INVALID,
+        reason=reason,
+    )
+    if won:
+        for task in repo.job_tasks(session, job_id):
+            change_task_state(
+                session,
+                job_id,
+                task.index,
+                TaskState.FAILED,
+                ended_at=now,
+                error=reason,
+                error_kind=ErrorKind.INVALID,
+            )
 
 
 def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
@@ -237,7 +260,7 @@ def recover_lost_tasks(core: Core) -> None:
                 error_kind=ErrorKind.LOST,
                 ended_at=now,
                 **cleared,
-            ) and settle_job(session, task.job_id):
+            ) and settle_job(core, session, task.job_id):
                 settled.append(task.job_id)
     for job_id in settled:
         merge_job(core, job_id)

@@ -44,18 +44,27 @@ def failure_message(run: TaskRun, outcome: TaskOutcome) -> tuple[str, str]:
     return (f"{head}: {tail}" if tail else head), ErrorKind.EXIT
 
 
-def settle_job(session: Session, job_id: str) -> bool:
+def settle_job(core: Core, session: Session, job_id: str) -> bool:
     """Once no task is active: queue the merge (some task completed) or fail the job.
 
-    Returns True when the job was queued for merging.
+    Returns True when the job was queued for a merge the caller must run. A plug-in that
+    merges nothing has its job pass through the merge states to COMPLETED right here.
     """
     tasks = repo.job_tasks(session, job_id)
     if any(TaskState(t.state) not in TASK_TERMINAL for t in tasks):
         return False
     if any(t.state == TaskState.COMPLETED.value for t in tasks):
-        return change_job_state(
+        queued = change_job_state(
             session, job_id, JobState.MERGING_QUEUED, stage=JobStage.MERGING_QUEUED.value
         )
+        job = repo.find_job(session, job_id)
+        if not queued or job is None or core.catalog.get(job.service).plugin.merges_results:
+            return queued
+        change_job_state(session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING.value)
+        change_job_state(
+            session, job_id, JobState.COMPLETED, stage=JobStage.DONE.value, ended_at=utcnow()
+        )
+        return False
     failed = [t for t in tasks if t.state == TaskState.FAILED.value]
     if failed:
         first = failed[0]
@@ -130,26 +139,24 @@ class TaskLifecycle:
 
     def task_started(self, run: TaskRun, pgid: int) -> bool:
         with self.core.db.transaction() as session:
-            task = repo.find_task(session, run.job_id, run.task_index)
-            if task is None or task.state != TaskState.RUNNING.value:
-                return False
-            if task.attempt != run.attempt or task.lease_owner != self.core.lease_owner:
-                return False
-            task.pgid = pgid
-            task.lease_expires_at = self._lease_until()
-            session.flush()
-            return True
+            return repo.update_running_task(
+                session,
+                run.job_id,
+                run.task_index,
+                self._held(run),
+                lease_expires_at=self._lease_until(),
+                pgid=pgid,
+            )
 
     def task_alive(self, run: TaskRun) -> bool:
         with self.core.db.transaction() as session:
-            task = repo.find_task(session, run.job_id, run.task_index)
-            if task is None or task.state != TaskState.RUNNING.value:
-                return False
-            if task.attempt != run.attempt or task.lease_owner != self.core.lease_owner:
-                return False
-            task.lease_expires_at = self._lease_until()
-            session.flush()
-            return True
+            return repo.update_running_task(
+                session,
+                run.job_id,
+                run.task_index,
+                self._held(run),
+                lease_expires_at=self._lease_until(),
+            )
 
     def task_progress(self, run: TaskRun, report: ProgressReport) -> None:
         with self.core.db.transaction() as session:
@@ -191,7 +198,7 @@ class TaskLifecycle:
                     ended_at=now,
                     **cleared,
                 )
-                merge = won and settle_job(session, run.job_id)
+                merge = won and settle_job(self.core, session, run.job_id)
             elif not outcome.cancelled:
                 message, kind = failure_message(run, outcome)
                 won = change_task_state(
@@ -207,7 +214,7 @@ class TaskLifecycle:
                     ended_at=now,
                     **cleared,
                 )
-                merge = won and settle_job(session, run.job_id)
+                merge = won and settle_job(self.core, session, run.job_id)
         if merge:
             merge_job(self.core, run.job_id)
         self.core.wake()

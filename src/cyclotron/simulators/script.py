@@ -18,6 +18,7 @@ class ScriptSimulator(SimulatorPlugin):
     """Exit 0 is success; the files the run leaves are the results."""
 
     name: ClassVar[str] = "script"
+    merges_results: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__(options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,7 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        self._sqlite_writer = threading.Lock() if self.kind == "sqlite" else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
@@ -70,6 +72,14 @@ class Database:
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler for whole milliseconds. Threads of this process queue on a
+        # Python lock instead, which hands over at once; other processes still meet the
+        # busy timeout.
+        serialise = write and self._sqlite_writer is not None
+        if serialise:
+            assert self._sqlite_writer is not None
+            self._sqlite_writer.acquire()
         session = (self._write if write else self._read)()
         try:
             yield session
@@ -79,6 +89,9 @@ class Database:
             raise
         finally:
             session.close()
+            if serialise:
+                assert self._sqlite_writer is not None
+                self._sqlite_writer.release()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from cyclotron.storage.tables import EventRow, utcnow
@@ -17,10 +17,12 @@ def append_event(
     data: dict[str, Any],
     task_index: int | None = None,
 ) -> None:
-    session.add(
-        EventRow(job_id=job_id, kind=kind, data=data, task_index=task_index, created_at=utcnow())
+    # A Core INSERT: events are written often and never read back in the same unit of work.
+    session.execute(
+        insert(EventRow).values(
+            job_id=job_id, kind=kind, data=data, task_index=task_index, created_at=utcnow()
+        )
     )
-    session.flush()
 
 
 def job_events(session: Session, job_id: str, after_id: int = 0) -> list[EventRow]:

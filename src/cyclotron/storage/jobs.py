@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import JobRecord, TaskRecord
 from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
+from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import AdmissionCursorRow, EventRow, JobRow, TaskRow
 
 _ACTIVE = [s.value for s in JOB_ACTIVE]
@@ -207,15 +208,72 @@ def jobs_in_stage(session: Session, stage: JobStage, state: JobState) -> list[Jo
 
 
 def set_job_stage(session: Session, job_id: str, stage: JobStage, only_from: JobStage) -> bool:
+    """Move an active job's stage forward (a finer position, not a state), with its event."""
     result = session.execute(
         update(JobRow)
         .where(JobRow.id == job_id, JobRow.stage == only_from.value, JobRow.state.in_(_ACTIVE))
         .values(stage=stage.value)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    append_event(session, job_id, "stage", {"stage": stage.value})
+    return True
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What a dispatcher pass has to do, read cheaply before any write transaction."""
+
+    services_with_queued: frozenset[str]
+    preparing: bool
+    runnable_services: frozenset[str]
+
+
+def dispatch_backlog(session: Session) -> Backlog:
+    queued = select(JobRow.service).where(
+        JobRow.state == JobState.PENDING.value, JobRow.admitted_at.is_(None)
+    )
+    preparing = select(JobRow.id).where(
+        JobRow.state == JobState.PENDING.value, JobRow.stage == JobStage.PREPARING.value
+    )
+    runnable = (
+        select(JobRow.service)
+        .join(TaskRow, TaskRow.job_id == JobRow.id)
+        .where(
+            TaskRow.state == TaskState.PENDING.value,
+            JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
+            JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
+        )
+    )
+    return Backlog(
+        services_with_queued=frozenset(session.scalars(queued.distinct())),
+        preparing=session.scalar(preparing.limit(1)) is not None,
+        runnable_services=frozenset(session.scalars(runnable.distinct())),
+    )
 
 
 # --- task claiming ---------------------------------------------------------------------------
+
+
+def update_running_task(
+    session: Session,
+    job_id: str,
+    index: int,
+    only_if: Sequence[ColumnElement[bool]],
+    **values: object,
+) -> bool:
+    """Set columns of a RUNNING task (its lease, its process group) if ``only_if`` holds."""
+    result = session.execute(
+        update(TaskRow)
+        .where(
+            TaskRow.job_id == job_id,
+            TaskRow.index == index,
+            TaskRow.state == TaskState.RUNNING.value,
+            *only_if,
+        )
+        .values(**values)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> list[TaskRow]:

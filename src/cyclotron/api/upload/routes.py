@@ -78,7 +78,11 @@ def _user_id(value: str | None) -> int:
 
 @router.post("/upload", status_code=201, summary="Submit run.sh and its files as a job")
 async def upload(request: Request, core: CoreDep) -> JSONResponse:
-    caller = await run_in_threadpool(_caller, core, request)
+    caller = (
+        await run_in_threadpool(_caller, core, request)
+        if core.settings.auth_enabled  # keys may need a database lookup
+        else _caller(core, request)
+    )
     limit = core.settings.server.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -104,11 +108,19 @@ async def upload(request: Request, core: CoreDep) -> JSONResponse:
             )
         )
     finally:
-        await run_in_threadpool(shutil.rmtree, staging, True)
+        await _discard(staging)
     return JSONResponse(
         {"id": job.number, "status": "Queued", "message": "Job successfully uploaded"},
         status_code=201,
     )
+
+
+async def _discard(staging: pathlib.Path) -> None:
+    """Remove a staging area: empty after a submission (cheap), else off the event loop."""
+    try:
+        staging.rmdir()
+    except OSError:
+        await run_in_threadpool(shutil.rmtree, staging, True)
 
 
 def _zip_response(job: JobRecord, root: pathlib.Path) -> StreamingResponse:
