@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support.databases import BACKENDS, database_url
-from support.live import LiveServer
+from support.databases import BACKENDS
+from support.live import LiveServer, serving
 from support.upload import submit, wait_until
 
 CONFIG = {
@@ -30,11 +30,10 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
+    """One server per backend for the cases that need only the default setup."""
     workdir = tmp_path_factory.mktemp(f"native-{request.param}")
-    with database_url(str(request.param), workdir) as url:
-        live = LiveServer(workdir, url, CONFIG).start()
+    with serving(str(request.param), workdir, CONFIG) as live:
         yield live
-        live.stop()
 
 
 @pytest.fixture

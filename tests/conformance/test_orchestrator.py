@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from support.databases import BACKENDS, database_url
-from support.live import LiveServer
+from support.live import LiveServer, serving
 from support.tcp_proxy import TcpProxy
 from support.upload import status_of, submit, upload, wait_until, zip_members
 
@@ -33,10 +33,8 @@ def server(
 ) -> Iterator[LiveServer]:
     """One server per backend for the cases that need only the default setup."""
     workdir = tmp_path_factory.mktemp(f"orchestrator-{request.param}")
-    with database_url(str(request.param), workdir) as url:
-        live = LiveServer(workdir, url, EXAMPLE).start()
+    with serving(str(request.param), workdir, EXAMPLE) as live:
         yield live
-        live.stop()
 
 
 @pytest.fixture

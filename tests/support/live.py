@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +134,16 @@ class LiveServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
+
+
+@contextmanager
+def serving(backend: str, workdir: Path, config: dict[str, Any]) -> Iterator[LiveServer]:
+    """A started server on a fresh database of ``backend``; stopped and dropped afterwards."""
+    from support.databases import database_url
+
+    with database_url(backend, workdir) as url:
+        live = LiveServer(workdir, url, config).start()
+        try:
+            yield live
+        finally:
+            live.stop()

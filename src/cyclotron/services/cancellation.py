@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cyclotron.domain.records import Caller, JobRecord
-from cyclotron.domain.states import JOB_TERMINAL, TASK_TERMINAL, JobStage, JobState, TaskState
+from cyclotron.domain.states import JOB_TERMINAL, JobState, TaskState
 from cyclotron.errors import ConflictError, TransitionRefused
 from cyclotron.services.core import Core
 from cyclotron.services.queries import JobRef, get_job, visible_job_row
-from cyclotron.storage import jobs as repo
-from cyclotron.storage.tables import utcnow
-from cyclotron.storage.transitions import change_job_state, change_task_state
+from cyclotron.storage.transitions import end_job, end_open_tasks
 
 
 @dataclass(frozen=True)
@@ -23,27 +21,16 @@ class CancelResult:
 def cancel_job(core: Core, caller: Caller, ref: JobRef, wait: float = 10.0) -> CancelResult:
     """Cancel an active job. ConflictError if it had already ended; TransitionRefused if it
     ended between the read and the change (the conditional update lost)."""
-    now = utcnow()
     with core.db.transaction() as session:
         row = visible_job_row(session, caller, ref)
         job_id, service = row.id, row.service
         if JobState(row.state) in JOB_TERMINAL:
             raise ConflictError(f"Job is already {row.state}")
-        won = change_job_state(
-            session,
-            job_id,
-            JobState.CANCELED,
-            stage=JobStage.DONE.value,
-            ended_at=now,
-            error="cancelled on request",
-            reason="cancelled on request",
-        )
+        won = end_job(session, job_id, JobState.CANCELED, error="cancelled on request")
         if not won:
             session.refresh(row)
             raise TransitionRefused("Job already finished", current=row.state)
-        for task in repo.job_tasks(session, job_id):
-            if TaskState(task.state) not in TASK_TERMINAL:
-                change_task_state(session, job_id, task.index, TaskState.CANCELED, ended_at=now)
+        end_open_tasks(session, job_id, TaskState.CANCELED)
     stopped = True
     executor = core.executor_of(service)
     if executor is not None:

@@ -24,7 +24,12 @@ from cyclotron.services.lifecycle import TaskLifecycle, merge_job, settle_job
 from cyclotron.services.retention import clean_expired_jobs
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
-from cyclotron.storage.transitions import change_job_state, change_task_state
+from cyclotron.storage.transitions import (
+    change_job_state,
+    change_task_state,
+    end_job,
+    end_open_tasks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,28 +139,10 @@ def prepare_admitted_jobs(core: Core) -> int:
 
 def reject_job(session: Session, job_id: str, reason: str) -> None:
     """End a job whose input its plug-in refused (shown as Invalid), with its tasks."""
-    now = utcnow()
-    won = change_job_state(
-        session,
-        job_id,
-        JobState.FAILED,
-        stage=JobStage.DONE.value,
-        ended_at=now,
-        error=reason,
-        error_kind=ErrorKind.INVALID,
-        reason=reason,
-    )
-    if won:
-        for task in repo.job_tasks(session, job_id):
-            change_task_state(
-                session,
-                job_id,
-                task.index,
-                TaskState.FAILED,
-                ended_at=now,
-                error=reason,
-                error_kind=ErrorKind.INVALID,
-            )
+    if end_job(session, job_id, JobState.FAILED, error=reason, error_kind=ErrorKind.INVALID):
+        end_open_tasks(
+            session, job_id, TaskState.FAILED, error=reason, error_kind=ErrorKind.INVALID
+        )
 
 
 def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:

@@ -17,7 +17,7 @@ from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import TaskRow, utcnow
-from cyclotron.storage.transitions import change_job_state, change_task_state
+from cyclotron.storage.transitions import change_job_state, change_task_state, end_job
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +61,15 @@ def settle_job(core: Core, session: Session, job_id: str) -> bool:
         if not queued or job is None or core.catalog.get(job.service).plugin.merges_results:
             return queued
         change_job_state(session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING.value)
-        change_job_state(
-            session, job_id, JobState.COMPLETED, stage=JobStage.DONE.value, ended_at=utcnow()
-        )
+        end_job(session, job_id, JobState.COMPLETED)
         return False
     failed = [t for t in tasks if t.state == TaskState.FAILED.value]
     if failed:
         first = failed[0]
-        change_job_state(
+        end_job(
             session,
             job_id,
             JobState.FAILED,
-            stage=JobStage.DONE.value,
-            ended_at=utcnow(),
             error=first.error if len(tasks) == 1 else f"task {first.index}: {first.error}",
             error_kind=first.error_kind,
             reason="every task failed",
@@ -104,20 +100,9 @@ def merge_job(core: Core, job_id: str) -> None:
         error = f"merge failed: {exc}"
     with core.db.transaction() as session:
         if error is None:
-            change_job_state(
-                session, job_id, JobState.COMPLETED, stage=JobStage.DONE.value, ended_at=utcnow()
-            )
+            end_job(session, job_id, JobState.COMPLETED)
         else:
-            change_job_state(
-                session,
-                job_id,
-                JobState.FAILED,
-                stage=JobStage.DONE.value,
-                ended_at=utcnow(),
-                error=error,
-                error_kind=ErrorKind.MERGE,
-                reason=error,
-            )
+            end_job(session, job_id, JobState.FAILED, error=error, error_kind=ErrorKind.MERGE)
     core.wake()
 
 

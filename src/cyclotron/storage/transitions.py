@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 
-from cyclotron.domain.states import JobState, TaskState, job_predecessors, task_predecessors
+from cyclotron.domain.states import (
+    JobStage,
+    JobState,
+    TaskState,
+    job_predecessors,
+    task_predecessors,
+)
 from cyclotron.storage.events import append_event
-from cyclotron.storage.tables import JobRow, TaskRow
+from cyclotron.storage.tables import JobRow, TaskRow, utcnow
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -77,3 +83,28 @@ def change_task_state(
         data["reason"] = reason
     append_event(session, job_id, "task_state", data, task_index=index)
     return True
+
+
+def end_job(
+    session: Session,
+    job_id: str,
+    target: JobState,
+    *,
+    error: str | None = None,
+    error_kind: str | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Move a job to a terminal state, stamping its end time (what retention counts from)."""
+    values: dict[str, Any] = {"stage": JobStage.DONE.value, "ended_at": utcnow()}
+    if error is not None:
+        values.update(error=error, error_kind=error_kind)
+    return change_job_state(session, job_id, target, reason=reason or error, **values)
+
+
+def end_open_tasks(session: Session, job_id: str, target: TaskState, **values: Any) -> None:
+    """Move every task of the job that has not ended yet to ``target``."""
+    stmt = select(TaskRow.index).where(
+        TaskRow.job_id == job_id, TaskRow.state.in_(task_predecessors(target))
+    )
+    for index in list(session.scalars(stmt)):
+        change_task_state(session, job_id, index, target, ended_at=utcnow(), **values)

@@ -1,79 +1,34 @@
-"""This face's error shape, ``{"detail": ...}``, and how the error tree maps to it."""
+"""This face's error shape, ``{"detail": ...}``."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import ClassVar
 
-from fastapi import HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
-from cyclotron.errors import (
-    ConflictError,
-    CyclotronError,
-    Forbidden,
-    InputError,
-    NotFound,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    TransitionRefused,
-    Unauthorized,
-)
-
-log = logging.getLogger(__name__)
+from cyclotron.api.errors import FaceRoute, status_code_for
+from cyclotron.errors import CyclotronError
 
 
 class NativeFaceError(Exception):
     """An answer of this face with its own code and detail."""
 
-    def __init__(
-        self, status_code: int, detail: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(detail)
-        self.status_code, self.detail, self.headers = status_code, detail, headers
+        self.status_code, self.detail = status_code, detail
 
 
-_CODES: list[tuple[type[CyclotronError], int]] = [
-    (PayloadTooLarge, 413),
-    (InputError, 422),
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (TransitionRefused, 409),
-    (ConflictError, 400),
-    (ServiceUnavailable, 503),
-]
+class NativeFaceRoute(FaceRoute):
+    """Bad input is 422 here, as FastAPI's own schema errors are."""
 
+    handled: ClassVar[tuple[type[Exception], ...]] = (CyclotronError, NativeFaceError)
 
-def map_error(exc: Exception) -> JSONResponse:
-    if isinstance(exc, NativeFaceError):
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
-    if isinstance(exc, CyclotronError):
-        for kind, code in _CODES:
-            if isinstance(exc, kind):
-                headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-                return JSONResponse({"detail": exc.message}, code, headers=headers)
-    return JSONResponse({"detail": "Internal server error"}, 500)
-
-
-class NativeFaceRoute(APIRoute):
-    """Routes of this face answer the error tree as ``{"detail": ...}``; 500s carry no trace."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (CyclotronError, NativeFaceError) as exc:
-                return map_error(exc)
-            except (RequestValidationError, HTTPException):
-                raise  # FastAPI answers these itself (422 schema errors are this face's shape)
-            except Exception as exc:
-                log.exception("unexpected error on %s %s", request.method, request.url.path)
-                return map_error(exc)
-
-        return answer
+    @classmethod
+    def answer_error(cls, exc: Exception) -> Response:
+        if isinstance(exc, NativeFaceError):
+            return JSONResponse({"detail": exc.detail}, exc.status_code)
+        code = status_code_for(exc, input_error=422)
+        detail = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        return JSONResponse({"detail": detail}, code, headers=headers)

@@ -1,29 +1,15 @@
-"""This face's one error shape, ``{id, status, message}``, and how the error tree maps to it."""
+"""This face's one error shape, ``{id, status, message}``."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import ClassVar
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
-from cyclotron.errors import (
-    ConflictError,
-    CyclotronError,
-    Forbidden,
-    InputError,
-    NotFound,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    TransitionRefused,
-    Unauthorized,
-)
-
-log = logging.getLogger(__name__)
+from cyclotron.api.errors import FaceRoute, status_code_for
+from cyclotron.errors import CyclotronError
 
 
 class UploadFaceError(Exception):
@@ -50,43 +36,21 @@ def error_response(
     )
 
 
-_CODES: list[tuple[type[CyclotronError], int]] = [
-    (PayloadTooLarge, 413),
-    (InputError, 400),
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (TransitionRefused, 409),
-    (ConflictError, 400),
-    (ServiceUnavailable, 503),
-]
+class UploadFaceRoute(FaceRoute):
+    """Malformed input is 400 here, never FastAPI's 422, and every error has the face's shape."""
 
+    handled: ClassVar[tuple[type[Exception], ...]] = (
+        CyclotronError,
+        UploadFaceError,
+        RequestValidationError,
+    )
 
-def map_error(exc: Exception) -> JSONResponse:
-    if isinstance(exc, UploadFaceError):
-        return error_response(exc.status_code, exc.message, exc.job_id, exc.status)
-    if isinstance(exc, RequestValidationError):
-        return error_response(400, "Malformed request")
-    if isinstance(exc, CyclotronError):
-        for kind, code in _CODES:
-            if isinstance(exc, kind):
-                return error_response(code, exc.message)
-    return error_response(500, "Internal server error")
-
-
-class UploadFaceRoute(APIRoute):
-    """Routes of this face answer every error in the face's own shape (never FastAPI's)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (CyclotronError, UploadFaceError, RequestValidationError) as exc:
-                return map_error(exc)
-            except Exception as exc:
-                log.exception("unexpected error on %s %s", request.method, request.url.path)
-                return map_error(exc)
-
-        return answer
+    @classmethod
+    def answer_error(cls, exc: Exception) -> Response:
+        if isinstance(exc, UploadFaceError):
+            return error_response(exc.status_code, exc.message, exc.job_id, exc.status)
+        if isinstance(exc, RequestValidationError):
+            return error_response(400, "Malformed request")
+        code = status_code_for(exc, input_error=400)
+        message = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
+        return error_response(code, message)

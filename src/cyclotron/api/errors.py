@@ -1,0 +1,75 @@
+"""What the faces share about errors: the HTTP code of each error kind, and a route class
+that turns every error of a route into its face's one error shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from cyclotron.errors import (
+    ConflictError,
+    CyclotronError,
+    Forbidden,
+    InputError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TransitionRefused,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+# Most specific first: a subclass is listed before its base.
+_CODES: tuple[tuple[type[CyclotronError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (TransitionRefused, 409),
+    (ConflictError, 400),
+    (ServiceUnavailable, 503),
+)
+
+
+def status_code_for(exc: Exception, input_error: int) -> int:
+    """The HTTP code of an error; ``input_error`` is the face's code for bad input."""
+    if isinstance(exc, CyclotronError):
+        for kind, code in _CODES:
+            if isinstance(exc, kind):
+                return code
+        if isinstance(exc, InputError):
+            return input_error
+    return 500
+
+
+class FaceRoute(APIRoute):
+    """A route whose errors are answered by its face's ``answer_error``; 500s carry no trace."""
+
+    handled: ClassVar[tuple[type[Exception], ...]] = (CyclotronError,)
+
+    @classmethod
+    def answer_error(cls, exc: Exception) -> Response:
+        raise NotImplementedError  # each face defines its shape
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        face = type(self)
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except face.handled as exc:
+                return face.answer_error(exc)
+            except (RequestValidationError, HTTPException):
+                raise  # FastAPI's own answers (422 schema errors, 404, 405)
+            except Exception as exc:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                return face.answer_error(exc)
+
+        return answer
