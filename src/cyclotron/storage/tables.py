@@ -84,6 +84,7 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cleaned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class TaskRow(Base):
@@ -117,12 +118,14 @@ class EventRow(Base):
     """Append-only log of everything that happened to a job."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_job", "job_id", "id"),)
+    __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_events_job_seq"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
     )
+    # 1, 2, 3, ... per job with no gap, in commit order (see storage/events.py).
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
     task_index: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
