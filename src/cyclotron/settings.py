@@ -68,6 +68,20 @@ class AuthSettings(BaseModel):
     keys: list[ApiKeyEntry] = Field(default_factory=list)
 
 
+class ApiSettings(BaseModel):
+    """The native ``/api`` face."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cors_origins: list[str] = Field(default_factory=list)
+    cancel_wait: float = Field(5.0, ge=0)
+    ws_ping_interval: float = Field(30.0, gt=0)
+    sse_ping_interval: float = Field(15.0, gt=0)
+    # How often a progress stream looks at the event log even without a notification
+    # (events written by other server processes or workers).
+    progress_poll_interval: float = Field(1.0, gt=0)
+
+
 class DispatchSettings(BaseModel):
     """How tasks are claimed and kept: leases, retries, scheduler cadence."""
 
@@ -132,6 +146,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     executors: ExecutorsSettings = Field(default_factory=ExecutorsSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     api_key: SecretStr | None = None

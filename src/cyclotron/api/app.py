@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from cyclotron import __version__
+from cyclotron.api.native.progress import router as progress_router
 from cyclotron.api.native.routes import router as native_router
 from cyclotron.api.upload.routes import router as upload_router
 from cyclotron.services.core import Core
@@ -65,6 +66,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.state.core = core
     app.include_router(upload_router)
     app.include_router(native_router)
+    app.include_router(progress_router)
     if docs:
 
         @app.get("/swagger", include_in_schema=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from cyclotron.services.core import Core
 
@@ -17,9 +18,9 @@ def get_core(request: Request) -> Core:
 CoreDep = Annotated[Core, Depends(get_core)]
 
 
-def bearer_token(request: Request) -> str | None:
-    """The key of an ``Authorization: Bearer <key>`` header, if any."""
-    header = request.headers.get("authorization", "")
+def bearer_token(connection: HTTPConnection) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, if any (HTTP or WebSocket)."""
+    header = connection.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None

@@ -53,6 +53,7 @@ class JobRecord:
     started_at: datetime | None
     ended_at: datetime | None
     cleaned_at: datetime | None
+    last_event_seq: int = 0
     tasks: tuple[TaskRecord, ...] = field(default=())
 
 

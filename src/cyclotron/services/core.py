@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from cyclotron.domain.ports import Executor
 from cyclotron.plugins import executor_class
+from cyclotron.services.bus import ProgressBus
 from cyclotron.services.catalog import ServiceCatalog
 from cyclotron.services.jobfiles import JobFiles
 from cyclotron.services.leases import lease_owner_of_this_process
@@ -25,6 +26,7 @@ class Core:
     files: JobFiles
     catalog: ServiceCatalog
     executors: dict[str, Executor]
+    bus: ProgressBus = field(default_factory=ProgressBus)
     lease_owner: str = field(default_factory=lease_owner_of_this_process)
     _wake: threading.Event = field(default_factory=threading.Event)
 
@@ -53,4 +55,6 @@ def build_core(settings: Settings, *, migrate: bool = True) -> Core:
     wanted = {service.executor for service in settings.services.values()}
     executors = {name: executor_class(name)(settings) for name in sorted(wanted)}
     catalog = ServiceCatalog(settings, frozenset(executors))
-    return Core(settings=settings, db=db, files=files, catalog=catalog, executors=executors)
+    core = Core(settings=settings, db=db, files=files, catalog=catalog, executors=executors)
+    db.on_events_committed(core.bus.events_committed)
+    return core

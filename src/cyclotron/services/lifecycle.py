@@ -72,7 +72,6 @@ def settle_job(core: Core, session: Session, job_id: str) -> bool:
             JobState.FAILED,
             error=first.error if len(tasks) == 1 else f"task {first.index}: {first.error}",
             error_kind=first.error_kind,
-            reason="every task failed",
         )
     return False
 

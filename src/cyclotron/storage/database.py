@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cyclotron.errors import ConfigError
 
 _WRITE_OPTION = "cyclotron_write"
+EVENTS_WRITTEN = "cyclotron_events_written"  # session.info key: job ids with new events
 
 
 def normalise_url(url: str) -> URL:
@@ -64,6 +65,7 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         self._sqlite_writer = threading.Lock() if self.kind == "sqlite" else None
+        self._committed_listeners: list[Callable[[set[str]], None]] = []
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
@@ -84,6 +86,7 @@ class Database:
         try:
             yield session
             session.commit()
+            touched: set[str] = session.info.pop(EVENTS_WRITTEN, set())
         except BaseException:
             session.rollback()
             raise
@@ -92,6 +95,13 @@ class Database:
             if serialise:
                 assert self._sqlite_writer is not None
                 self._sqlite_writer.release()
+        if touched:
+            for listener in self._committed_listeners:
+                listener(touched)
+
+    def on_events_committed(self, listener: Callable[[set[str]], None]) -> None:
+        """Call ``listener`` with the ids of the jobs whose events a transaction committed."""
+        self._committed_listeners.append(listener)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

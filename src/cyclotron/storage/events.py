@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from cyclotron.storage.database import EVENTS_WRITTEN
 from cyclotron.storage.tables import EventRow, JobRow, utcnow
 
 
@@ -40,6 +41,7 @@ def append_event(
             created_at=utcnow(),
         )
     )
+    session.info.setdefault(EVENTS_WRITTEN, set()).add(job_id)
     return int(seq)
 
 

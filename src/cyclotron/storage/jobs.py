@@ -139,6 +139,7 @@ def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
         started_at=row.started_at,
         ended_at=row.ended_at,
         cleaned_at=row.cleaned_at,
+        last_event_seq=row.last_event_seq,
         tasks=tuple(task_record(t) for t in tasks),
     )
 

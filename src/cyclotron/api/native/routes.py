@@ -30,7 +30,6 @@ from cyclotron.storage.jobs import JobFilter
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
-CANCEL_WAIT = 5.0
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _NUMBER = re.compile(r"^[0-9]{1,10}$")
 
@@ -107,7 +106,7 @@ def cancel(core: CoreDep, caller: CallerDep, ref: RefDep) -> JSONResponse:
             return JSONResponse({"status": "cancelling"}, 202)
         raise NativeFaceError(400, f"Cannot cancel job with status {status}")
     try:
-        result = cancel_job(core, caller, ref, wait=CANCEL_WAIT)
+        result = cancel_job(core, caller, ref, wait=core.settings.api.cancel_wait)
     except TransitionRefused:
         raise NativeFaceError(
             409, f"Job {record.id} already finished and cannot be cancelled."

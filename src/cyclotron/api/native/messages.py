@@ -1,0 +1,110 @@
+"""Stored events as the progress messages of spec/native.md §11 (WebSocket and SSE alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cyclotron.api.native.status import job_percent, job_status, task_percent
+from cyclotron.domain.records import JobRecord
+from cyclotron.domain.states import JobState, TaskState
+from cyclotron.services.progress import EventRecord
+
+TERMINAL_TYPES = frozenset({"completed", "failed", "cancelled"})
+_TERMINAL_STATES = {
+    JobState.COMPLETED.value: "completed",
+    JobState.FAILED.value: "failed",
+    JobState.CANCELED.value: "cancelled",
+}
+_TASK_WORDS = {
+    TaskState.PENDING.value: "pending",
+    TaskState.RUNNING.value: "running",
+    TaskState.COMPLETED.value: "completed",
+    TaskState.FAILED.value: "failed",
+    TaskState.CANCELED.value: "cancelled",
+}
+
+
+def _with_percent(message: dict[str, Any], percent: float) -> dict[str, Any]:
+    message["percent"] = percent
+    message["percent_complete"] = percent  # the AlphaFold 3 app's name for it
+    return message
+
+
+def snapshot(job: JobRecord) -> dict[str, Any]:
+    """The job as it is now; ``seq`` is the last event it reflects."""
+    tasks = [
+        {
+            "index": t.index,
+            "state": _TASK_WORDS[t.state.value],
+            "percent": round(task_percent(t), 2),
+            "simulated_primaries": t.progress_done,
+            "requested_primaries": t.progress_total,
+        }
+        for t in job.tasks
+    ]
+    message = {
+        "type": "snapshot",
+        "seq": job.last_event_seq,
+        "status": job_status(job),
+        "stage": job.stage.value,
+        "tasks": tasks,
+    }
+    return _with_percent(message, job_percent(job))
+
+
+def message_for(event: EventRecord, job: JobRecord) -> dict[str, Any] | None:
+    """The message for one stored event, or None for bookkeeping events clients do not see.
+
+    ``percent`` is the job's percent when the message is built (events store no percent).
+    """
+    data = event.data
+    base: dict[str, Any] = {"seq": event.seq}
+    percent = job_percent(job)
+    if event.kind == "state":
+        terminal = _TERMINAL_STATES.get(data.get("state", ""))
+        if terminal == "completed":
+            return _with_percent({"type": "completed", **base}, 100.0)
+        if terminal == "failed":
+            failed = {"type": "failed", **base, "error": data.get("reason") or job.error}
+            return _with_percent(failed, percent)
+        if terminal == "cancelled":
+            return _with_percent({"type": "cancelled", **base}, percent)
+        if "stage" not in data:
+            return None
+        return _with_percent({"type": "stage_change", **base, "stage": data["stage"]}, percent)
+    if event.kind in ("stage", "submitted"):
+        stage = data.get("stage", "queued")
+        return _with_percent({"type": "stage_change", **base, "stage": stage}, percent)
+    if event.kind == "task_state":
+        state = _TASK_WORDS.get(data.get("state", ""), "pending")
+        error = data.get("reason") if state == "failed" else None
+        return {
+            "type": "task_state",
+            **base,
+            "task_index": event.task_index,
+            "state": state,
+            "error": error,
+        }
+    if event.kind == "progress":
+        done, total = float(data.get("done", 0)), float(data.get("total", 0))
+        message = {
+            "type": "progress",
+            **base,
+            "stage": data.get("stage") or job.stage.value,
+            "task_index": event.task_index,
+            "task_percent": round(100.0 * done / total, 2) if total > 0 else 0.0,
+            "simulated_primaries": done,
+            "requested_primaries": total,
+            "eta_seconds": data.get("eta_seconds"),
+        }
+        return _with_percent(message, percent)
+    return None
+
+
+def terminal_message(job: JobRecord, events: list[EventRecord]) -> dict[str, Any] | None:
+    """The message of the event that ended the job, found in ``events`` (the whole log)."""
+    for event in reversed(events):
+        message = message_for(event, job)
+        if message is not None and message["type"] in TERMINAL_TYPES:
+            return message
+    return None

@@ -1,0 +1,226 @@
+"""spec/native.md §11 and checklist cases 32-36: progress over WebSocket and SSE, against a
+live server on SQLite and PostgreSQL. Jobs come in through the file-upload face."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from support.databases import BACKENDS
+from support.live import LiveServer, serving
+from support.upload import submit, wait_until
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+KEY1, KEY2 = "progress-key-1-" + "p" * 20, "progress-key-2-" + "q" * 20
+CONFIG = {
+    "services": {"example": {"plugin": "script", "max_runs": 10, "runs_per_user": 10}},
+    "api": {"ws_ping_interval": 1.5, "sse_ping_interval": 1.0},
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp(f"progress-{request.param}")
+    with serving(str(request.param), workdir, CONFIG) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def ws_url(server: LiveServer, job: int | str, query: str = "") -> str:
+    return f"ws://127.0.0.1:{server.port}/api/jobs/{job}/progress{query}"
+
+
+def receive_all(
+    socket: ClientConnection, timeout: float = 30
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every message until the server closes, and the close code."""
+    messages = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            messages.append(json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic()))))
+    except ConnectionClosed as closed:
+        return messages, closed.rcvd.code if closed.rcvd else None
+
+
+# 33 -----------------------------------------------------------------------------------------
+def test_33_running_job_snapshot_then_ordered_events(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    job = submit(client, "sleep 1\necho done\n")
+    wait_until(client, job, lambda b: b["status"] == "Running")
+    with connect(ws_url(server, job)) as socket:
+        messages, code = receive_all(socket)
+    assert code == 1000
+    assert messages[0]["type"] == "snapshot" and messages[0]["status"] == "running"
+    assert (
+        messages[0]["percent"] <= 99.0 and messages[0]["percent_complete"] == messages[0]["percent"]
+    )
+    seqs = [m["seq"] for m in messages if m["type"] != "ping"]
+    assert seqs == sorted(set(seqs)), "seq must increase strictly"
+    assert messages[-1]["type"] == "completed" and messages[-1]["percent"] == 100.0
+    types = [m["type"] for m in messages]
+    assert "task_state" in types
+
+
+def test_33_completed_job_gets_exactly_its_terminal_message(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    job = submit(client, "true\n")
+    wait_until(client, job)
+    with connect(ws_url(server, job)) as socket:
+        messages, code = receive_all(socket)
+    assert code == 1000
+    assert [m["type"] for m in messages] == ["completed"]
+    detail = client.get(f"/api/jobs/{job}").json()
+    assert messages[0]["seq"] >= 1 and detail["status"] == "completed"
+
+
+def test_33_failed_and_cancelled_jobs_end_their_streams(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    failed = submit(client, "echo oops >&2\nexit 1\n")
+    wait_until(client, failed)
+    with connect(ws_url(server, failed)) as socket:
+        messages, _ = receive_all(socket)
+    assert [m["type"] for m in messages] == ["failed"] and "oops" in messages[0]["error"]
+    running = submit(client, "sleep 60\n")
+    wait_until(client, running, lambda b: b["status"] == "Running")
+    with connect(ws_url(server, running)) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+        assert client.post(f"/api/jobs/{running}/cancel").status_code in (200, 202)
+        messages, code = receive_all(socket)
+    assert messages[-1]["type"] == "cancelled" and code == 1000
+
+
+# 34 -----------------------------------------------------------------------------------------
+def test_34_jobs_that_end_at_once_still_deliver_their_end(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    for _ in range(50):
+        job = submit(client, "true\n")
+        with connect(ws_url(server, job)) as socket:
+            messages, code = receive_all(socket, timeout=30)
+        assert code == 1000, messages
+        assert messages[-1]["type"] == "completed", messages
+
+
+# 32 -----------------------------------------------------------------------------------------
+def test_32_origin_and_unknown_job(server: LiveServer, client: httpx.Client) -> None:
+    job = submit(client, "true\n")
+    with connect(ws_url(server, job), origin="https://evil.example") as socket:  # type: ignore[arg-type]
+        _, code = receive_all(socket)
+    assert code == 4003
+    with connect(ws_url(server, job), origin="http://localhost:3000") as socket:  # type: ignore[arg-type]
+        messages, code = receive_all(socket)
+    assert code == 1000 and messages
+    with connect(ws_url(server, "f" * 32)) as socket:
+        messages, code = receive_all(socket)
+    assert code == 4004 and messages[0]["type"] == "error"
+
+
+def test_32_31_tokens_and_ownership(start_server: Any) -> None:
+    keys = [
+        {"sha256": hashlib.sha256(KEY1.encode()).hexdigest(), "user_id": 1},
+        {"sha256": hashlib.sha256(KEY2.encode()).hexdigest(), "user_id": 2},
+    ]
+    live = start_server({**CONFIG, "auth": {"enabled": True, "keys": keys}})
+    with live.client(headers={"Authorization": f"Bearer {KEY1}"}) as client:
+        job = submit(client, "sleep 30\n", user_id=1)
+        for query in ("", "?token=wrong"):
+            with connect(ws_url(live, job, query)) as socket:
+                _, code = receive_all(socket)
+            assert code == 4001, query
+        with connect(ws_url(live, job, f"?token={KEY2}")) as socket:
+            messages, code = receive_all(socket)
+        assert code == 4004 and messages[0]["type"] == "error"
+        with connect(ws_url(live, job, f"?token={KEY1}")) as socket:
+            assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+        with connect(
+            ws_url(live, job), additional_headers={"Authorization": f"Bearer {KEY1}"}
+        ) as socket:
+            assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+        foreign = httpx.get(f"{live.base_url}/api/jobs/{job}/events", params={"token": KEY2})
+        assert foreign.status_code == 404
+        assert httpx.get(f"{live.base_url}/api/jobs/{job}/events").status_code == 401
+        client.post(f"/api/jobs/{job}/cancel")
+
+
+# 35 -----------------------------------------------------------------------------------------
+def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """Parsed SSE records (comments as {"comment": text})."""
+    record: dict[str, Any] = {}
+    for line in lines:
+        if not line:
+            if record:
+                yield record
+            record = {}
+        elif line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        else:
+            field, _, value = line.partition(":")
+            record[field] = value.strip()
+
+
+def test_35_sse_resume_with_last_event_id(server: LiveServer, client: httpx.Client) -> None:
+    job = submit(client, "sleep 1.5\n")
+    wait_until(client, job)
+    stored: list[int] = []
+    with client.stream("GET", f"/api/jobs/{job}/events", params={"last_event_id": 0}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        for record in sse_events(response.iter_lines()):
+            if "id" in record:
+                stored.append(int(record["id"]))
+    assert stored == sorted(stored) and stored[-1] >= 6
+    with client.stream(
+        "GET", f"/api/jobs/{job}/events", headers={"Last-Event-ID": "5"}
+    ) as response:
+        replay = [int(r["id"]) for r in sse_events(response.iter_lines()) if "id" in r]
+    assert replay[0] == 6 and replay == [s for s in stored if s > 5]
+    ended = client.get(f"/api/jobs/{job}/events", headers={"Last-Event-ID": str(stored[-1])})
+    assert ended.status_code == 204
+
+
+def test_35_sse_live_stream_starts_with_retry_and_snapshot(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    job = submit(client, "sleep 1\n")
+    wait_until(client, job, lambda b: b["status"] == "Running")
+    with client.stream("GET", f"/api/jobs/{job}/events") as response:
+        lines = response.iter_lines()
+        assert next(lines) == "retry: 2000"
+        records = [r for r in sse_events(lines) if "event" in r]
+    assert records[0]["event"] == "snapshot"
+    assert records[-1]["event"] == "completed"
+    assert json.loads(records[-1]["data"])["seq"] == int(records[-1]["id"])
+    assert client.get("/api/jobs/999999/events").status_code == 404
+
+
+# 36 -----------------------------------------------------------------------------------------
+def test_36_pings_when_idle(server: LiveServer, client: httpx.Client) -> None:
+    job = submit(client, "sleep 6\n")
+    wait_until(client, job, lambda b: b["status"] == "Running")
+    with connect(ws_url(server, job)) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+        assert json.loads(socket.recv(timeout=5)) == {"type": "ping"}
+    with client.stream("GET", f"/api/jobs/{job}/events") as response:
+        for record in sse_events(response.iter_lines()):
+            if "comment" in record:
+                assert record["comment"] == "ping"
+                break
+    client.post(f"/api/jobs/{job}/cancel")
