@@ -66,3 +66,17 @@ def zip_members(response: httpx.Response) -> dict[str, bytes]:
     assert response.headers["content-type"].startswith("application/zip"), response.text
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
+
+
+def admitted_now(client: httpx.Client) -> dict[int, str]:
+    """Admitted, unfinished jobs by number, with their stage, read in one request.
+
+    Polling jobs one by one is no snapshot (a job seen Running may end, and the next one
+    start, before the sweep is over); the native listing answers from one read.
+    """
+    listing = client.get("/api/jobs", params={"page_size": 100}).json()
+    return {
+        job["number"]: job["stage"]
+        for job in listing["jobs"]
+        if job["status"] in ("pending", "running") and job["stage"] != "queued"
+    }

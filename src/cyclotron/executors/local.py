@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 STDERR_TAIL_BYTES = 2048
 PROGRESS_INTERVAL = 1.0
 TASK_KEY_VARIABLE = "CYCLOTRON_TASK_KEY"
+ENVIRON_READ_TRIES = 5
 # Variables of the server that a task must never see (keys, database credentials).
 _PRIVATE_PREFIXES = ("CYCLOTRON_",)
 _PRIVATE_NAMES = frozenset({"DB_PATH", "DATA_PATH"})
@@ -83,13 +84,17 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _runs_task(pid: int, key: str) -> bool:
-    """Whether ``pid`` was started for task attempt ``key`` (its pid may have been reused)."""
+def _runs_task(pid: int, key: str) -> bool | None:
+    """Whether ``pid`` was started for task attempt ``key`` (its pid may have been reused);
+    None when its environment cannot be read right now."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
-            return f"{TASK_KEY_VARIABLE}={key}".encode() in handle.read().split(b"\0")
+            environ = handle.read()
     except OSError:
         return False
+    if not environ:
+        return None
+    return f"{TASK_KEY_VARIABLE}={key}".encode() in environ.split(b"\0")
 
 
 @dataclass
@@ -162,9 +167,15 @@ class LocalExecutor(Executor):
 
     def reap_orphan(self, task_key: str, handle: int) -> None:
         """Kill process group ``handle`` if one of its members still runs attempt ``task_key``."""
-        if any(_runs_task(pid, task_key) for pid in _group_members(handle)):
-            log.warning("killing process group %s left by lost task %s", handle, task_key)
-            signal_group(handle, signal.SIGKILL)
+        for _ in range(ENVIRON_READ_TRIES):
+            found = [_runs_task(pid, task_key) for pid in _group_members(handle)]
+            if any(found):
+                log.warning("killing process group %s left by lost task %s", handle, task_key)
+                signal_group(handle, signal.SIGKILL)
+                return
+            if None not in found:
+                return
+            time.sleep(0.05)  # a member in the middle of exec shows no environment yet
 
     # --- one task ------------------------------------------------------------------------
 
