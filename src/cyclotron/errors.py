@@ -10,6 +10,7 @@
     ├── ConflictError            the state of a job does not allow the action
     │   └── TransitionRefused    a conditional state change lost (the row had moved on)
     ├── ServiceUnavailable       a configured service that cannot run jobs now
+    ├── QueueFull                a service's or a user's queue is at its limit (retry later)
     └── PluginError              a plug-in refused or failed (expected outcome, not a bug)
 
 Each API face maps these to its own HTTP shapes in one place.
@@ -64,6 +65,14 @@ class TransitionRefused(ConflictError):
 
 class ServiceUnavailable(CyclotronError):
     """A configured service that cannot run jobs now."""
+
+
+class QueueFull(CyclotronError):
+    """A submission over a queue limit; nothing was stored."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PluginError(CyclotronError):

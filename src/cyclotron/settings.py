@@ -114,6 +114,9 @@ class ServiceSettings(BaseModel):
     executor: str = "local"
     max_runs: int = Field(10, ge=1)
     runs_per_user: int = Field(5, ge=1)
+    max_queued: int = Field(1000, ge=1)  # pending jobs before /api submissions get 429
+    max_queued_per_user: int = Field(100, ge=1)
+    max_ntasks: int = Field(1000, ge=1)
     max_age: int | None = Field(None, ge=0)
     time_limit: float | None = Field(None, gt=0)
     deny_patterns: list[str] = Field(default_factory=list)

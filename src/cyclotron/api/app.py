@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from cyclotron import __version__
+from cyclotron.api.limits import BodyLimit
 from cyclotron.api.native.progress import router as progress_router
 from cyclotron.api.native.routes import router as native_router
+from cyclotron.api.native.submission import router as submission_router
 from cyclotron.api.upload.routes import router as upload_router
 from cyclotron.services.core import Core
 from cyclotron.services.dispatcher import Dispatcher
@@ -64,9 +66,14 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.core = core
+    # /upload streams its body to disk under its own limit and error shape.
+    app.add_middleware(
+        BodyLimit, limit=core.settings.server.max_upload_bytes, exempt=frozenset({"/upload"})
+    )
     app.include_router(upload_router)
     app.include_router(native_router)
     app.include_router(progress_router)
+    app.include_router(submission_router)
     if docs:
 
         @app.get("/swagger", include_in_schema=False)

@@ -18,6 +18,7 @@ from cyclotron.errors import (
     InputError,
     NotFound,
     PayloadTooLarge,
+    QueueFull,
     ServiceUnavailable,
     TransitionRefused,
     Unauthorized,
@@ -34,6 +35,7 @@ _CODES: tuple[tuple[type[CyclotronError], int], ...] = (
     (TransitionRefused, 409),
     (ConflictError, 400),
     (ServiceUnavailable, 503),
+    (QueueFull, 429),
 )
 
 

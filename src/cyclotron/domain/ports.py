@@ -67,6 +67,12 @@ class SimulatorPlugin(ABC):
     """
 
     name: ClassVar[str]
+    description: ClassVar[str] = ""
+    version: ClassVar[str | None] = None
+    #: The ``input.kind`` values of /api submissions it accepts.
+    input_kinds: ClassVar[tuple[str, ...]] = ("files",)
+    #: What ``GET /api/jobs/{id}/results`` shows: "files", "estimators" or "confidence".
+    result_kind: ClassVar[str] = "files"
     #: False when the tasks' own files are the results: the job completes without a merge step.
     merges_results: ClassVar[bool] = True
 

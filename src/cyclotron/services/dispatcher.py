@@ -177,12 +177,14 @@ def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
             change_job_state(
                 session, job.id, JobState.RUNNING, stage=JobStage.RUNNING.value, started_at=now
             )
-            runs.append(_task_run(core, job.id, job.service, job.ntasks, task.index, attempt))
+            runs.append(
+                _task_run(core, job.id, job.service, job.ntasks, task.index, task.seed, attempt)
+            )
     return runs
 
 
 def _task_run(
-    core: Core, job_id: str, service_name: str, ntasks: int, index: int, attempt: int
+    core: Core, job_id: str, service_name: str, ntasks: int, index: int, seed: int, attempt: int
 ) -> TaskRun:
     service = core.catalog.get(service_name)
     workdir = core.files.task_dir(job_id, index)
@@ -192,6 +194,7 @@ def _task_run(
         "CYCLOTRON_JOB_ID": job_id,
         "CYCLOTRON_TASK_INDEX": str(index),
         "CYCLOTRON_NTASKS": str(ntasks),
+        "CYCLOTRON_SEED": str(seed),
     }
     return TaskRun(
         job_id=job_id,

@@ -4,52 +4,86 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState
+from cyclotron.errors import QueueFull
 from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, utcnow
 
+DEFAULT_RETRY_AFTER = 30
 
-def submit_staged_files(
-    core: Core,
-    *,
-    owner_id: int,
-    service_name: str,
-    staged_input: Path,
-    name_prefix: str = "upload",
-    ntasks: int = 1,
-    priority: int = 0,
-) -> JobRecord:
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a face asks to run. ``name`` None: ``<name_prefix>-<number>``."""
+
+    owner_id: int
+    service: str
+    name: str | None = None
+    name_prefix: str = "job"
+    ntasks: int = 1
+    seeds: Sequence[int] | None = None
+    priority: int = 0
+    # The native face refuses submissions over the queue limits; the file-upload face never.
+    enforce_queue_limits: bool = False
+
+
+def _check_queue(core: Core, session: Session, request: JobRequest) -> None:
+    limits = core.catalog.get(request.service).settings
+    repo.lock_admission_cursor(session, request.service)  # one submission per service at a time
+    total, mine = repo.pending_counts(session, request.service, request.owner_id)
+    if total >= limits.max_queued or mine >= limits.max_queued_per_user:
+        raise QueueFull(
+            f"Queue for service '{request.service}' is full. Try again later.",
+            retry_after=DEFAULT_RETRY_AFTER,
+        )
+
+
+def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> JobRecord:
     """Create a job from files already staged on disk (they are moved, not copied).
 
-    Nothing runs yet; the dispatcher is woken to consider it.
+    Nothing runs yet; the dispatcher is woken to consider it. Over a queue limit, QueueFull
+    and nothing is stored.
     """
-    core.catalog.require_available(service_name)
+    core.catalog.require_available(request.service)
     job_id = uuid.uuid4().hex
     try:
         with core.db.transaction() as session:
+            if request.enforce_queue_limits:
+                _check_queue(core, session, request)
             row = repo.add_job(
                 session,
                 JobRow(
                     id=job_id,
-                    owner_id=owner_id,
-                    service=service_name,
-                    name=name_prefix,
+                    owner_id=request.owner_id,
+                    service=request.service,
+                    name=request.name or request.name_prefix,
                     state=JobState.PENDING.value,
                     stage=JobStage.QUEUED.value,
-                    priority=priority,
-                    ntasks=ntasks,
+                    priority=request.priority,
+                    ntasks=request.ntasks,
                     created_at=utcnow(),
                 ),
-                ntasks,
+                request.ntasks,
+                request.seeds,
             )
-            row.name = f"{name_prefix}-{row.number}"
-            append_event(session, job_id, "submitted", {"service": service_name, "ntasks": ntasks})
-            core.files.create_job_dir(job_id, staged_input, ntasks)
+            if request.name is None:
+                row.name = f"{request.name_prefix}-{row.number}"
+            append_event(
+                session,
+                job_id,
+                "submitted",
+                {"service": request.service, "ntasks": request.ntasks},
+            )
+            core.files.create_job_dir(job_id, staged_input, request.ntasks)
             record = repo.job_record(row, repo.job_tasks(session, job_id))
     except BaseException:
         shutil.rmtree(core.files.job_dir(job_id), ignore_errors=True)

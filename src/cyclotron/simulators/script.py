@@ -18,6 +18,7 @@ class ScriptSimulator(SimulatorPlugin):
     """Exit 0 is success; the files the run leaves are the results."""
 
     name: ClassVar[str] = "script"
+    description: ClassVar[str] = "Runs the job's run.sh with bash, once per task"
     merges_results: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any]) -> None:

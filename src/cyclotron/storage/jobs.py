@@ -20,13 +20,27 @@ _ACTIVE = [s.value for s in JOB_ACTIVE]
 _TERMINAL = [s.value for s in JOB_TERMINAL]
 
 
-def add_job(session: Session, row: JobRow, ntasks: int) -> JobRow:
+def add_job(
+    session: Session, row: JobRow, ntasks: int, seeds: Sequence[int] | None = None
+) -> JobRow:
+    """Store a job and its tasks; task i gets ``seeds[i]`` (default ``i + 1``)."""
     session.add(row)
     session.flush()
     for index in range(ntasks):
-        session.add(TaskRow(job_id=row.id, index=index, state=TaskState.PENDING.value, seed=index))
+        seed = seeds[index] if seeds is not None else index + 1
+        session.add(TaskRow(job_id=row.id, index=index, state=TaskState.PENDING.value, seed=seed))
     session.flush()
     return row
+
+
+def pending_counts(session: Session, service: str, owner_id: int) -> tuple[int, int]:
+    """Pending jobs of a service: all users, and this one."""
+    pending = (JobRow.service == service, JobRow.state == JobState.PENDING.value)
+    total = session.scalar(select(func.count()).select_from(JobRow).where(*pending))
+    mine = session.scalar(
+        select(func.count()).select_from(JobRow).where(*pending, JobRow.owner_id == owner_id)
+    )
+    return int(total or 0), int(mine or 0)
 
 
 def find_job(session: Session, job_id: str) -> JobRow | None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from cyclotron.api.errors import FaceRoute, status_code_for
-from cyclotron.errors import CyclotronError
+from cyclotron.errors import CyclotronError, QueueFull
 
 
 class NativeFaceError(Exception):
     """An answer of this face with its own code and detail."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: Any) -> None:
         super().__init__(detail)
         self.status_code, self.detail = status_code, detail
 
@@ -30,5 +30,7 @@ class NativeFaceRoute(FaceRoute):
             return JSONResponse({"detail": exc.detail}, exc.status_code)
         code = status_code_for(exc, input_error=422)
         detail = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
+        if isinstance(exc, QueueFull):
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse({"detail": detail}, code, headers=headers)

@@ -16,9 +16,9 @@ from urllib.parse import unquote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from cyclotron.domain.filenames import check_file_name
 from cyclotron.errors import InputError, PayloadTooLarge
 
-MAX_NAME_BYTES = 255
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 10_000
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
@@ -49,22 +49,6 @@ def disposition_params(value: str) -> dict[str, str]:
         else:
             params.setdefault(key, raw.strip())
     return params
-
-
-def check_file_name(name: str, seen: list[str]) -> None:
-    """Names are used as they are or refused; they are never rewritten."""
-    if not name or name == ".":
-        raise InputError(f"Invalid file name: {name!r}")
-    if len(name.encode("utf-8", errors="surrogatepass")) > MAX_NAME_BYTES:
-        raise InputError(f"File name longer than {MAX_NAME_BYTES} bytes")
-    if "/" in name or "\\" in name:
-        raise InputError(f"File name must not contain a path: {name!r}")
-    if ".." in name:
-        raise InputError(f"File name must not contain '..': {name!r}")
-    if "\x00" in name:
-        raise InputError("File name must not contain NUL")
-    if name in seen:
-        raise InputError(f"Duplicate file name: {name!r}")
 
 
 def _decode_header(raw: bytes) -> str:

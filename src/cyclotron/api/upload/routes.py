@@ -33,7 +33,7 @@ from cyclotron.services.cancellation import cancel_job, termination_in_progress
 from cyclotron.services.core import Core
 from cyclotron.services.health import database_reachable
 from cyclotron.services.queries import JobRef, get_job
-from cyclotron.services.submission import submit_staged_files
+from cyclotron.services.submission import JobRequest, submit_staged_files
 from cyclotron.simulators.script import RUN_SCRIPT
 
 router = APIRouter(route_class=UploadFaceRoute, tags=["file upload"])
@@ -102,11 +102,8 @@ async def upload(request: Request, core: CoreDep) -> JSONResponse:
             raise Forbidden("user_id does not match the API key")
         if RUN_SCRIPT not in form.files:
             raise InputError("run.sh is required")
-        job = await run_in_threadpool(
-            lambda: submit_staged_files(
-                core, owner_id=owner, service_name=service.strip(), staged_input=staging / "input"
-            )
-        )
+        request_job = JobRequest(owner_id=owner, service=service.strip(), name_prefix="upload")
+        job = await run_in_threadpool(submit_staged_files, core, request_job, staging / "input")
     finally:
         await _discard(staging)
     return JSONResponse(

@@ -10,10 +10,10 @@ import pytest
 
 from cyclotron.api.upload.multipart import (
     ReceivedForm,
-    check_file_name,
     disposition_params,
     receive_multipart,
 )
+from cyclotron.domain.filenames import check_file_name
 from cyclotron.errors import InputError, PayloadTooLarge
 
 BOUNDARY = "----cyclotron-test-boundary"
