@@ -12,9 +12,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from cyclotron import __version__
 from cyclotron.api.limits import BodyLimit
+from cyclotron.api.metrics import HttpLatency
+from cyclotron.api.metrics import router as metrics_router
 from cyclotron.api.native.progress import router as progress_router
 from cyclotron.api.native.routes import router as native_router
 from cyclotron.api.native.submission import router as submission_router
+from cyclotron.api.native.system import router as system_router
 from cyclotron.api.upload.routes import router as upload_router
 from cyclotron.services.core import Core
 from cyclotron.services.dispatcher import Dispatcher
@@ -74,6 +77,9 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(native_router)
     app.include_router(progress_router)
     app.include_router(submission_router)
+    app.include_router(system_router)
+    app.include_router(metrics_router)
+    app.add_middleware(HttpLatency, metrics=core.metrics)
     if docs:
 
         @app.get("/swagger", include_in_schema=False)

@@ -45,6 +45,7 @@ class TaskOutcome:
     cancelled: bool = False  # stopped on request, or because its lease was lost
     interrupted: bool = False  # stopped because this executor shut down: run it again later
     error: str | None = None  # the executor could not run it at all
+    seconds: float | None = None  # how long the process ran
 
     @property
     def succeeded(self) -> bool:

@@ -224,6 +224,7 @@ class LocalExecutor(Executor):
                 return TaskOutcome(
                     exit_code=None, error=f"cannot start {run.command.argv[0]}: {exc}"
                 )
+            started = time.monotonic()
             entry = _Running(run=run, proc=proc)
             with self._lock:
                 self._running[(run.job_id, run.task_index)] = entry
@@ -252,6 +253,7 @@ class LocalExecutor(Executor):
             timed_out=reason == "time_limit",
             cancelled=reason == "cancelled",
             interrupted=reason == "interrupted",
+            seconds=time.monotonic() - started,
         )
 
     def _wait(self, entry: _Running) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from cyclotron.domain.ports import Executor
 from cyclotron.plugins import executor_class
@@ -12,6 +13,7 @@ from cyclotron.services.bus import ProgressBus
 from cyclotron.services.catalog import ServiceCatalog
 from cyclotron.services.jobfiles import JobFiles
 from cyclotron.services.leases import lease_owner_of_this_process
+from cyclotron.services.metrics import Metrics
 from cyclotron.settings import Settings
 from cyclotron.storage.database import Database
 from cyclotron.storage.migrate import upgrade
@@ -27,6 +29,8 @@ class Core:
     catalog: ServiceCatalog
     executors: dict[str, Executor]
     bus: ProgressBus = field(default_factory=ProgressBus)
+    metrics: Metrics = field(default_factory=Metrics)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     lease_owner: str = field(default_factory=lease_owner_of_this_process)
     _wake: threading.Event = field(default_factory=threading.Event)
 
@@ -57,4 +61,5 @@ def build_core(settings: Settings, *, migrate: bool = True) -> Core:
     catalog = ServiceCatalog(settings, frozenset(executors))
     core = Core(settings=settings, db=db, files=files, catalog=catalog, executors=executors)
     db.on_events_committed(core.bus.events_committed)
+    core.metrics.watch(core)
     return core

@@ -121,6 +121,14 @@ class TaskLifecycle:
     def _lease_until(self) -> datetime:
         return utcnow() + timedelta(seconds=self.core.settings.dispatch.lease_seconds)
 
+    def _observe(self, run: TaskRun, outcome: TaskOutcome) -> None:
+        if outcome.seconds is None:
+            return
+        label = "completed" if outcome.succeeded else "failed"
+        if outcome.cancelled or outcome.interrupted:
+            label = "stopped"
+        self.core.metrics.task_seconds.labels(run.service, label).observe(outcome.seconds)
+
     def task_started(self, run: TaskRun, pgid: int) -> bool:
         with self.core.db.transaction() as session:
             return repo.update_running_task(
@@ -157,6 +165,7 @@ class TaskLifecycle:
     def task_finished(self, run: TaskRun, outcome: TaskOutcome) -> None:
         merge = False
         now = utcnow()
+        self._observe(run, outcome)
         with self.core.db.transaction() as session:
             cleared = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
             held = self._held(run)

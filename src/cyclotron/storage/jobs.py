@@ -357,3 +357,13 @@ def mark_cleaned(session: Session, job_id: str, now: datetime) -> bool:
         .values(cleaned_at=now)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def jobs_by_service_and_state(session: Session) -> dict[tuple[str, str], int]:
+    stmt = select(JobRow.service, JobRow.state, func.count()).group_by(JobRow.service, JobRow.state)
+    return {(service, state): int(n) for service, state, n in session.execute(stmt)}
+
+
+def running_task_count(session: Session) -> int:
+    stmt = select(func.count()).select_from(TaskRow).where(TaskRow.state == TaskState.RUNNING.value)
+    return int(session.scalar(stmt) or 0)

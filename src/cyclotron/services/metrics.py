@@ -1,0 +1,62 @@
+"""Prometheus metrics: counts read from the database at scrape time, durations as they happen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from cyclotron.domain.states import JobState
+from cyclotron.storage import jobs as repo
+
+if TYPE_CHECKING:
+    from cyclotron.services.core import Core
+
+TASK_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
+
+
+class Metrics:
+    """One registry per server (never the process-global one), so tests can build many."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.task_seconds = Histogram(
+            "cyclotron_task_duration_seconds",
+            "Wall time of task attempts, by service and outcome",
+            ["service", "outcome"],
+            buckets=TASK_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_seconds = Histogram(
+            "cyclotron_http_request_duration_seconds",
+            "Latency of HTTP requests, by method, route and status code",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+
+    def watch(self, core: Core) -> None:
+        self.registry.register(_JobCounts(core))
+
+
+class _JobCounts(Collector):
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.core.db.transaction(write=False) as session:
+            counts = repo.jobs_by_service_and_state(session)
+        jobs = GaugeMetricFamily(
+            "cyclotron_jobs", "Jobs by service and state", labels=["service", "state"]
+        )
+        queue = GaugeMetricFamily(
+            "cyclotron_queue_depth", "Pending jobs by service", labels=["service"]
+        )
+        for service in self.core.catalog.names():
+            for state in JobState:
+                jobs.add_metric([service, state.value], counts.get((service, state.value), 0))
+            queue.add_metric([service], counts.get((service, JobState.PENDING.value), 0))
+        yield jobs
+        yield queue
