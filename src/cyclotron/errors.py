@@ -5,6 +5,7 @@
     ├── InputError               a request the caller must fix (bad field, bad file name)
     │   └── PayloadTooLarge      a body or file above its limit
     ├── NotFound                 an unknown job, or one the caller may not see
+    ├── FilesRemoved             the job is known but retention removed its files
     ├── Forbidden                the caller is known but may not do this
     ├── Unauthorized             no credentials, or unknown ones
     ├── ConflictError            the state of a job does not allow the action
@@ -41,6 +42,10 @@ class PayloadTooLarge(InputError):
 
 class NotFound(CyclotronError):
     """An unknown object, or one the caller may not see."""
+
+
+class FilesRemoved(CyclotronError):
+    """The job's files were removed by retention."""
 
 
 class Forbidden(CyclotronError):

@@ -14,6 +14,7 @@ from cyclotron import __version__
 from cyclotron.api.limits import BodyLimit
 from cyclotron.api.metrics import HttpLatency
 from cyclotron.api.metrics import router as metrics_router
+from cyclotron.api.native.files import router as files_router
 from cyclotron.api.native.progress import router as progress_router
 from cyclotron.api.native.routes import router as native_router
 from cyclotron.api.native.submission import router as submission_router
@@ -78,6 +79,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(progress_router)
     app.include_router(submission_router)
     app.include_router(system_router)
+    app.include_router(files_router)
     app.include_router(metrics_router)
     app.add_middleware(HttpLatency, metrics=core.metrics)
     if docs:

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from cyclotron.errors import (
     ConflictError,
     CyclotronError,
+    FilesRemoved,
     Forbidden,
     InputError,
     NotFound,
@@ -32,6 +33,7 @@ _CODES: tuple[tuple[type[CyclotronError], int], ...] = (
     (Unauthorized, 401),
     (Forbidden, 403),
     (NotFound, 404),
+    (FilesRemoved, 410),
     (TransitionRefused, 409),
     (ConflictError, 400),
     (ServiceUnavailable, 503),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from zipstream import ZIP_DEFLATED, ZipStream
@@ -43,7 +43,12 @@ def _snapshot(path: Path) -> Iterator[bytes]:
 
 def zip_directory(root: Path) -> Iterator[bytes]:
     """Stream a ZIP of ``root``'s regular files, entry names relative to it."""
+    return zip_members(regular_files(root))
+
+
+def zip_members(members: Iterable[tuple[Path, str]]) -> Iterator[bytes]:
+    """Stream a ZIP of the given files under the given entry names."""
     archive = ZipStream(compress_type=ZIP_DEFLATED, compress_level=6, sized=False)
-    for path, name in regular_files(root):
+    for path, name in members:
         archive.add(_snapshot(path), name)
     yield from archive

@@ -1,0 +1,72 @@
+"""A job's files and results, for callers allowed to see the job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclotron.domain.records import Caller, JobRecord
+from cyclotron.domain.states import JobState, TaskState
+from cyclotron.errors import ConflictError, FilesRemoved
+from cyclotron.services.archives import regular_files
+from cyclotron.services.core import Core
+from cyclotron.services.jobfiles_listing import FileEntry, list_files, resolve_file
+from cyclotron.services.queries import JobRef, get_job
+
+ARCHIVED_DIRS = ("input", "tasks", "results", "logs")
+
+
+@dataclass(frozen=True)
+class JobFile:
+    path: Path
+    sha256: str | None
+
+
+def _with_files(core: Core, caller: Caller, ref: JobRef) -> JobRecord:
+    job = get_job(core, caller, ref)
+    if job.cleaned_at is not None or not core.files.job_dir(job.id).is_dir():
+        raise FilesRemoved("Job files have been removed")
+    return job
+
+
+def _active_tasks(job: JobRecord) -> set[int]:
+    return {t.index for t in job.tasks if t.state in (TaskState.PENDING, TaskState.RUNNING)}
+
+
+def job_files(core: Core, caller: Caller, ref: JobRef) -> tuple[JobRecord, list[FileEntry]]:
+    job = _with_files(core, caller, ref)
+    return job, list_files(core.files.job_dir(job.id), _active_tasks(job))
+
+
+def job_file(core: Core, caller: Caller, ref: JobRef, relative: str) -> tuple[JobRecord, JobFile]:
+    job = _with_files(core, caller, ref)
+    job_dir = core.files.job_dir(job.id)
+    path = resolve_file(job_dir, relative)
+    digest = None
+    if not _active_tasks(job):
+        entry = next((e for e in list_files(job_dir, set()) if e.path == relative), None)
+        digest = entry.sha256 if entry is not None else None
+    return job, JobFile(path, digest)
+
+
+def completed_job(core: Core, caller: Caller, ref: JobRef) -> JobRecord:
+    """The job, if it completed with its files; ConflictError naming its state otherwise."""
+    job = _with_files(core, caller, ref)
+    if job.state != JobState.COMPLETED:
+        raise ConflictError(f"Job {job.id} is not completed")
+    return job
+
+
+def archive_members(core: Core, job: JobRecord) -> list[tuple[Path, str]]:
+    """The (path, name) pairs of a job's result archive: its four directories, nothing hidden."""
+    job_dir = core.files.job_dir(job.id)
+    members = []
+    for top in ARCHIVED_DIRS:
+        root = job_dir / top
+        if not root.is_dir():
+            continue
+        for path, name in regular_files(root):
+            if any(part.startswith(".") for part in name.split("/")):
+                continue
+            members.append((path, f"{top}/{name}"))
+    return members
