@@ -222,7 +222,7 @@ def _raw_post(server: LiveServer, head: bytes, body_chunks: Iterator[bytes]) -> 
             except (BrokenPipeError, ConnectionResetError):
                 break
             pending = pending[sent:]
-        while b"\r\n\r\n" not in answer:
+        while not _complete(answer):
             data = sock.recv(65536)
             if not data:
                 break
@@ -231,6 +231,18 @@ def _raw_post(server: LiveServer, head: bytes, body_chunks: Iterator[bytes]) -> 
         sock.close()
     status = int(answer.split(b" ", 2)[1])
     return status, answer
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether a whole response (headers and the Content-Length body) has arrived."""
+    head, found, body = answer.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return True
 
 
 def _oversized_body(total: int) -> tuple[bytes, bytes, Iterator[bytes]]:
