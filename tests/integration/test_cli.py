@@ -134,3 +134,33 @@ def test_zip_is_streamed_for_large_results(start_server: Any) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.getinfo("big.bin").file_size == 50_000_000
     assert httpx.get(f"{live.base_url}/health").status_code == 200
+
+
+def test_native_commands(start_server: Any, tmp_path: Path) -> None:
+    live = start_server()
+    with live.client() as client:
+        created = client.post(
+            "/api/jobs",
+            json={
+                "name": "cli watch",
+                "service": "example",
+                "ntasks": 2,
+                "input": {"kind": "files", "files": {"run.sh": "sleep 0.5\necho ok > out.txt\n"}},
+            },
+        ).json()
+    job = created["id"]
+    watched = cyclotron("watch", job, "--server", live.base_url, cwd=tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    assert f"job {job} completed" in watched.stderr
+    listed = cyclotron("jobs", "--status", "completed", "--server", live.base_url, cwd=tmp_path)
+    assert listed.returncode == 0 and "cli watch" in listed.stdout
+    summary = cyclotron("results", job, "--server", live.base_url, cwd=tmp_path)
+    assert summary.returncode == 0 and '"kind": "files"' in summary.stdout
+    saved = cyclotron("results", job, "-o", "r.zip", "--server", live.base_url, cwd=tmp_path)
+    assert saved.returncode == 0
+    with zipfile.ZipFile(tmp_path / "r.zip") as archive:
+        assert archive.read("tasks/1/out.txt") == b"ok\n"
+    again = cyclotron("cancel", job, "--server", live.base_url, cwd=tmp_path)
+    assert again.returncode == 1 and "Cannot cancel job with status completed" in again.stderr
+    missing = cyclotron("watch", "f" * 32, "--server", live.base_url, cwd=tmp_path)
+    assert missing.returncode == 1 and "not found" in missing.stderr

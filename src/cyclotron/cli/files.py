@@ -21,7 +21,7 @@ KeyOption = Annotated[
 ]
 
 
-def _client(server: str, api_key: str | None) -> httpx.Client:
+def client_for(server: str, api_key: str | None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     return httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=60)
 
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         api_key: KeyOption = None,
     ) -> None:
         """Upload files (one of them run.sh) as a job; wait for it and download its results."""
-        with _client(server, api_key) as client:
+        with client_for(server, api_key) as client:
             handles = [path.open("rb") for path in files]
             try:
                 response = client.post(
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         job_id: int, server: ServerOption = "http://127.0.0.1:5000", api_key: KeyOption = None
     ) -> None:
         """Print a job's status."""
-        with _client(server, api_key) as client:
+        with client_for(server, api_key) as client:
             body = _status(client, job_id)
         typer.echo(f"{body['id']} {body['status']} {body['message']}".rstrip())
 
@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
         api_key: KeyOption = None,
     ) -> None:
         """Save a Completed job's ZIP."""
-        with _client(server, api_key) as client:
+        with client_for(server, api_key) as client:
             target = output or Path(f"{job_id}.zip")
             _save_zip(client, job_id, target)
         console.print(f"saved {target}")

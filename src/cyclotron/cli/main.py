@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from cyclotron import __version__
-from cyclotron.cli import files, keys
+from cyclotron.cli import files, keys, native
 from cyclotron.errors import ConfigError
 from cyclotron.settings import Settings, load_settings
 
@@ -22,6 +22,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
 files.register(app)
+native.register(app)
 err = Console(stderr=True)
 SWITCH_INTERVAL = 0.0005
 
