@@ -234,3 +234,25 @@ def test_28_validate_reports_problems_in_the_body(client: httpx.Client) -> None:
     assert empty.json()["valid"] is False and "empty" in empty.json()["errors"][0]
     assert client.post("/api/validate", json=[1, 2]).status_code == 422
     assert total(client) == before
+
+
+# 29 -----------------------------------------------------------------------------------------
+def test_29_cache_key_is_the_jobs_input_key(client: httpx.Client) -> None:
+    files = {"run.sh": "cat a.txt b.txt > out.txt\n", "a.txt": "A", "b.txt": {"base64": "Qg=="}}
+    reordered = dict(reversed(list(files.items())))
+    first = client.post("/api/cache/check", json=body(input={"kind": "files", "files": files}))
+    second = client.post(
+        "/api/cache/check",
+        json=body(name="other", ntasks=1, input={"kind": "files", "files": reordered}),
+    )
+    assert first.status_code == 200 and re.fullmatch(r"[0-9a-f]{64}", first.json()["key"])
+    assert first.json()["key"] == second.json()["key"] == first.json()["cache_key"]
+    assert first.json()["cached"] is False  # a script's results are never reused
+    changed = client.post(
+        "/api/cache/check", json=body(input={"kind": "files", "files": {**files, "a.txt": "a"}})
+    )
+    assert changed.json()["key"] != first.json()["key"]
+    created = client.post("/api/jobs", json=body(input={"kind": "files", "files": files})).json()
+    detail = client.get(f"/api/jobs/{created['id']}").json()
+    assert detail["input"] == {"kind": "files", "key": first.json()["key"]}
+    assert client.post("/api/cache/check", json=body(service="nope")).status_code == 422

@@ -54,6 +54,7 @@ class JobRecord:
     ended_at: datetime | None
     cleaned_at: datetime | None
     last_event_seq: int = 0
+    input_key: str | None = None
     tasks: tuple[TaskRecord, ...] = field(default=())
 
 

@@ -14,6 +14,7 @@ from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState
 from cyclotron.errors import QueueFull
 from cyclotron.services.core import Core
+from cyclotron.services.inputkeys import directory_key
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, utcnow
@@ -32,6 +33,7 @@ class JobRequest:
     ntasks: int = 1
     seeds: Sequence[int] | None = None
     priority: int = 0
+    primaries: int | None = None
     # The native face refuses submissions over the queue limits; the file-upload face never.
     enforce_queue_limits: bool = False
 
@@ -53,7 +55,10 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
     Nothing runs yet; the dispatcher is woken to consider it. Over a queue limit, QueueFull
     and nothing is stored.
     """
-    core.catalog.require_available(request.service)
+    service = core.catalog.require_available(request.service)
+    input_key = directory_key(
+        request.service, service.plugin.version, staged_input, request.primaries
+    )
     job_id = uuid.uuid4().hex
     try:
         with core.db.transaction() as session:
@@ -70,6 +75,7 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
                     stage=JobStage.QUEUED.value,
                     priority=request.priority,
                     ntasks=request.ntasks,
+                    input_hash=input_key,
                     created_at=utcnow(),
                 ),
                 request.ntasks,

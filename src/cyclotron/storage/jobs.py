@@ -154,6 +154,7 @@ def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
         ended_at=row.ended_at,
         cleaned_at=row.cleaned_at,
         last_event_seq=row.last_event_seq,
+        input_key=row.input_hash,
         tasks=tuple(task_record(t) for t in tasks),
     )
 

@@ -101,10 +101,17 @@ class JobPublic(BaseModel):
         )
 
 
+class InputPublic(BaseModel):
+    kind: str
+    key: str | None
+
+
 class JobDetailPublic(JobPublic):
     priority: int
     seeds: list[int]
     current_stage: str
+    last_event_seq: int
+    input: InputPublic
     tasks: list[TaskPublic]
 
     @classmethod
@@ -115,6 +122,8 @@ class JobDetailPublic(JobPublic):
             priority=job.priority,
             seeds=[t.seed for t in job.tasks],
             current_stage=job.stage.value,
+            last_event_seq=job.last_event_seq,
+            input=InputPublic(kind="files", key=job.input_key),
             tasks=[TaskPublic.of(t, executor) for t in job.tasks],
         )
 

@@ -24,6 +24,7 @@ from cyclotron.domain.filenames import check_file_name
 from cyclotron.domain.records import Caller
 from cyclotron.errors import InputError, PluginError
 from cyclotron.services.core import Core
+from cyclotron.services.inputkeys import files_key
 from cyclotron.services.submission import JobRequest, submit_staged_files
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
@@ -155,6 +156,7 @@ def _submit(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, 
                 ntasks=submission.ntasks,
                 seeds=submission.seeds or list(range(1, submission.ntasks + 1)),
                 priority=submission.priority,
+                primaries=submission.input.primaries,
                 enforce_queue_limits=True,
             ),
             staging / "input",
@@ -194,6 +196,27 @@ def _validation(core: Core, body: dict[str, Any]) -> dict[str, Any]:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
     return {"valid": not errors, "errors": errors, "warnings": warnings, "estimates": {}}
+
+
+@router.post("/cache/check", summary="The input's cache key, and whether results exist for it")
+async def cache_check(
+    core: CoreDep, caller: CallerDep, submission: JobSubmission
+) -> dict[str, Any]:
+    problems = domain_problems(core, submission)
+    if problems:
+        raise NativeFaceError(422, problems)
+    service = core.catalog.get(submission.service)
+    contents = {}
+    for name, content in submission.input.files.items():
+        try:
+            contents[name] = _decoded(content)
+        except InputError as exc:
+            raise NativeFaceError(422, [_problem(("input", "files", name), exc.message)]) from None
+    key = files_key(
+        submission.service, service.plugin.version, contents, submission.input.primaries
+    )
+    # Only simulation services reuse earlier results; a script's run may depend on anything.
+    return {"cached": False, "key": key, "cache_key": key}
 
 
 @router.post("/validate", summary="Check a submission without creating anything")
