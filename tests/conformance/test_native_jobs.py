@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -182,3 +183,25 @@ def test_api_keys_scope_jobs_to_their_owner(start_server: Any) -> None:
             response = client.request(method, f"/api/jobs/{number}{path}", headers=h2)
             assert response.status_code == 404, (method, path)
         assert client.post(f"/api/jobs/{number}/cancel", headers=h1).status_code == 200
+
+
+# 16 -----------------------------------------------------------------------------------------
+def test_16_cancel_racing_completion(client: httpx.Client) -> None:
+    """Cancel sent around the moment the job completes: one outcome wins, never both."""
+    outcomes = []
+    for attempt in range(50):
+        number = submit(client, "sleep 0.2\n")
+        wait_until(client, number, lambda b: b["status"] == "Running")
+        time.sleep(0.15 + (attempt % 10) * 0.01)
+        response = client.post(f"/api/jobs/{number}/cancel")
+        assert response.status_code in (200, 202, 400, 409), response.text
+        final = wait_until(client, number)["status"]
+        if response.status_code in (200, 202):
+            assert final == "Killed", (response.status_code, final)
+        else:
+            assert final == "Completed", (response.status_code, final)
+        events = client.get(f"/api/jobs/{number}").json()
+        assert events["status"] in ("completed", "cancelled")
+        outcomes.append(response.status_code)
+    # The race was run on both sides: some cancels won, some came after completion.
+    assert {200, 202} & set(outcomes) and {400, 409} & set(outcomes), outcomes
