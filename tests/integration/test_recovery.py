@@ -79,3 +79,18 @@ def test_time_limit_ends_a_task_with_a_reason(start_server: Any) -> None:
         body = wait_until(client, job, timeout=60)
     assert body["status"] == "Failed"
     assert "time limit of 4 s exceeded" in str(body["message"])
+
+
+def test_graceful_stop_requeues_running_tasks_without_using_an_attempt(start_server: Any) -> None:
+    live = start_server({"dispatch": {"max_attempts": 1}})
+    with live.client() as client:
+        job = submit(client, SLOW)
+        wait_until(client, job, lambda b: b["status"] == "Running")
+        first_pid = int(_wait_for_file(client, job, "pid.txt"))
+    live.stop()  # SIGTERM: the running task is stopped and put back in the queue
+    assert not _pid_running(first_pid)
+    live.start()
+    with live.client() as client:
+        assert wait_until(client, job, timeout=60)["status"] == "Completed"
+        [task] = client.get(f"/api/jobs/{job}").json()["tasks"]
+    assert task["attempt"] == 1  # with max_attempts 1, a counted interruption would have failed it

@@ -117,6 +117,7 @@ class LocalExecutor(Executor):
         self._heartbeat = settings.dispatch.lease_seconds / 3
         self._lock = threading.Lock()
         self._reserved = 0
+        self._supervisors: set[threading.Thread] = set()
         self._running: dict[tuple[str, int], _Running] = {}
         self._reporter: TaskReporter | None = None
         self._stopping = False
@@ -143,6 +144,8 @@ class LocalExecutor(Executor):
             name=f"task-{run.job_id[:8]}-{run.task_index}",
             daemon=True,
         )
+        with self._lock:
+            self._supervisors.add(thread)
         thread.start()
 
     def cancel(self, job_id: str) -> None:
@@ -157,13 +160,16 @@ class LocalExecutor(Executor):
         return True
 
     def stop(self) -> None:
+        """Interrupt every task and wait until each one's end has been reported."""
         with self._lock:
             self._stopping = True
             entries = list(self._running.values())
+            supervisors = list(self._supervisors)
         for entry in entries:
             self._stop(entry, "interrupted")
-        for entry in entries:
-            entry.done.wait(self._grace + 5)
+        deadline = time.monotonic() + self._grace + 10
+        for thread in supervisors:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def reap_orphan(self, task_key: str, handle: int) -> None:
         """Kill process group ``handle`` if one of its members still runs attempt ``task_key``."""
@@ -204,7 +210,11 @@ class LocalExecutor(Executor):
         finally:
             with self._lock:
                 self._reserved -= 1
-        self._reporter.task_finished(run, outcome)
+        try:
+            self._reporter.task_finished(run, outcome)
+        finally:
+            with self._lock:
+                self._supervisors.discard(threading.current_thread())
 
     def _execute(self, run: TaskRun, parse_progress: ProgressParser) -> TaskOutcome:
         assert self._reporter is not None

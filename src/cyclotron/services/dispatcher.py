@@ -51,6 +51,8 @@ class Dispatcher:
         self.core.wake()
 
     def stop(self) -> None:
+        running = sum(executor.running() for executor in self.core.executors.values())
+        log.info("stopping; %d running task(s) will be queued again", running)
         self._stop.set()
         self.core.wake()
         if self._thread is not None:
