@@ -45,3 +45,28 @@ def test_30_status_services_and_metrics(start_server: Any, backend: str) -> None
             'cyclotron_http_request_duration_seconds_count{method="GET",route="/download/{id}"'
             in text
         )
+
+
+def test_cors_for_configured_and_local_origins(start_server: Any) -> None:
+    live = start_server({"api": {"cors_origins": ["https://portal.example.org"]}})
+    with live.client() as client:
+        for origin in ("https://portal.example.org", "http://localhost:3000"):
+            preflight = client.options(
+                "/api/jobs",
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization,content-type",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == origin
+            simple = client.get("/api/jobs", headers={"Origin": origin})
+            assert simple.headers["access-control-allow-origin"] == origin
+        evil = client.get("/api/jobs", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in evil.headers
+        refused = client.options(
+            "/api/jobs",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert refused.status_code == 400

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from cyclotron import __version__
@@ -26,6 +27,7 @@ from cyclotron.services.dispatcher import Dispatcher
 log = logging.getLogger(__name__)
 
 DOCS_PATH = "/swagger-ui/"
+LOCAL_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 OPENAPI_PATH = "/openapi.json"
 
 
@@ -82,6 +84,16 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(files_router)
     app.include_router(metrics_router)
     app.add_middleware(HttpLatency, metrics=core.metrics)
+    # Browser origins allowed by [api] cors_origins; localhost ones too when the server
+    # itself listens on loopback (a developer's UI on another port).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=core.settings.api.cors_origins,
+        allow_origin_regex=LOCAL_ORIGINS if _is_loopback(core.settings.server.host) else None,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "Range", "If-None-Match"],
+        expose_headers=["Content-Disposition", "Content-Range", "ETag", "Location", "Retry-After"],
+    )
     if docs:
 
         @app.get("/swagger", include_in_schema=False)
