@@ -35,10 +35,11 @@ def visible_job_row(session: Session, caller: Caller, ref: JobRef) -> JobRow:
     return row
 
 
-def get_job(core: Core, caller: Caller, ref: JobRef) -> JobRecord:
+def get_job(core: Core, caller: Caller, ref: JobRef, with_tasks: bool = True) -> JobRecord:
+    """The job (with its tasks unless told otherwise), or NotFound."""
     with core.db.transaction(write=False) as session:
         row = visible_job_row(session, caller, ref)
-        return repo.job_record(row, repo.job_tasks(session, row.id))
+        return repo.job_record(row, repo.job_tasks(session, row.id) if with_tasks else ())
 
 
 @dataclass(frozen=True)

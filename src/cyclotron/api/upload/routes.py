@@ -55,7 +55,8 @@ def _caller(core: Core, request: Request) -> Caller:
 
 def _find(core: Core, request: Request, job_id: str) -> tuple[Caller, JobRecord]:
     caller = _caller(core, request)
-    return caller, get_job(core, caller, JobRef(number=_job_number(job_id)))
+    # This face's statuses come from the job row alone.
+    return caller, get_job(core, caller, JobRef(number=_job_number(job_id)), with_tasks=False)
 
 
 def _state_body(job: JobRecord, message: str | None = None) -> dict[str, object]:
