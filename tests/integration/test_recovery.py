@@ -84,7 +84,7 @@ def test_time_limit_ends_a_task_with_a_reason(start_server: Any) -> None:
 def test_graceful_stop_requeues_running_tasks_without_using_an_attempt(start_server: Any) -> None:
     live = start_server({"dispatch": {"max_attempts": 1}})
     with live.client() as client:
-        job = submit(client, SLOW)
+        job = submit(client, "[ -e marker ] && echo leftover > seen.txt\ntouch marker\n" + SLOW)
         wait_until(client, job, lambda b: b["status"] == "Running")
         first_pid = int(_wait_for_file(client, job, "pid.txt"))
     live.stop()  # SIGTERM: the running task is stopped and put back in the queue
@@ -93,4 +93,7 @@ def test_graceful_stop_requeues_running_tasks_without_using_an_attempt(start_ser
     with live.client() as client:
         assert wait_until(client, job, timeout=60)["status"] == "Completed"
         [task] = client.get(f"/api/jobs/{job}").json()["tasks"]
+        members = zip_members(client.get(f"/download/{job}"))
     assert task["attempt"] == 1  # with max_attempts 1, a counted interruption would have failed it
+    assert "seen.txt" not in members, "the second run started in the first run's leftovers"
+    assert members["out.txt"] == b"finished\n"

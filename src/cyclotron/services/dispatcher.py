@@ -97,11 +97,10 @@ class Dispatcher:
         """Claim as many runnable tasks as each executor has free slots, and start them."""
         for name, executor in self.core.executors.items():
             services = self.core.catalog.served_by(name)
-            runs = claim_tasks(self.core, services, executor.free_slots())
-            for run in runs:
+            for run, ran_before in claim_tasks(self.core, services, executor.free_slots()):
                 service = self.core.catalog.get(run.service)
                 try:
-                    if run.attempt > 1:
+                    if ran_before:
                         self.core.files.reset_task_dir(run.job_id, run.task_index)
                     executor.submit(run, service.plugin.parse_progress)
                 except Exception as exc:
@@ -147,16 +146,20 @@ def reject_job(session: Session, job_id: str, reason: str) -> None:
         )
 
 
-def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
-    """Take up to ``slots`` runnable tasks under a lease held by this process."""
+def claim_tasks(core: Core, services: list[str], slots: int) -> list[tuple[TaskRun, bool]]:
+    """Take up to ``slots`` runnable tasks under a lease held by this process.
+
+    Each comes with whether it ran before (its working directory must then be made anew).
+    """
     if slots <= 0 or not services:
         return []
     now = utcnow()
     lease_until = now + timedelta(seconds=core.settings.dispatch.lease_seconds)
-    runs: list[TaskRun] = []
+    runs: list[tuple[TaskRun, bool]] = []
     with core.db.transaction() as session:
         for task in repo.runnable_tasks(session, services, slots):
             attempt = task.attempt + 1
+            ran_before = task.started_at is not None
             won = change_task_state(
                 session,
                 task.job_id,
@@ -179,9 +182,8 @@ def claim_tasks(core: Core, services: list[str], slots: int) -> list[TaskRun]:
             change_job_state(
                 session, job.id, JobState.RUNNING, stage=JobStage.RUNNING.value, started_at=now
             )
-            runs.append(
-                _task_run(core, job.id, job.service, job.ntasks, task.index, task.seed, attempt)
-            )
+            run = _task_run(core, job.id, job.service, job.ntasks, task.index, task.seed, attempt)
+            runs.append((run, ran_before))
     return runs
 
 
