@@ -244,7 +244,7 @@ class LocalExecutor(Executor):
                     target=self._pump, args=(proc.stdout, out, run, parse_progress), daemon=True
                 )
                 pump.start()
-                if not self._reporter.task_started(run, proc.pid):
+                if not self._report_start(run, proc.pid):
                     self._stop(entry, "cancelled")
                 exit_code = self._wait(entry)
                 # Whatever run.sh left behind in its group ends with it.
@@ -285,8 +285,27 @@ class LocalExecutor(Executor):
                 deadline = None
             if now >= next_beat:
                 next_beat = now + self._heartbeat
-                if not self._reporter.task_alive(run):
+                if not self._still_wanted(run):
                     self._stop(entry, "cancelled")
+
+    def _report_start(self, run: TaskRun, pgid: int) -> bool:
+        """Record the start; a task whose start cannot be recorded is not left running."""
+        assert self._reporter is not None
+        try:
+            return self._reporter.task_started(run, pgid)
+        except Exception:
+            log.exception("could not record the start of %s/%s", run.job_id, run.task_index)
+            return False
+
+    def _still_wanted(self, run: TaskRun) -> bool:
+        """Renew the lease; a passing database error is not a reason to kill the task (its
+        lease runs out if the error lasts, and the task is then run again elsewhere)."""
+        assert self._reporter is not None
+        try:
+            return self._reporter.task_alive(run)
+        except Exception:
+            log.exception("could not renew the lease of %s/%s", run.job_id, run.task_index)
+            return True
 
     def _pump(
         self, pipe: IO[bytes], out: IO[bytes], run: TaskRun, parse_progress: ProgressParser
