@@ -212,6 +212,9 @@ class LocalExecutor(Executor):
                 self._reserved -= 1
         try:
             self._reporter.task_finished(run, outcome)
+        except Exception:
+            # The task keeps its lease until it expires; it is then recovered and run again.
+            log.exception("could not record the end of %s/%s", run.job_id, run.task_index)
         finally:
             with self._lock:
                 self._supervisors.discard(threading.current_thread())
@@ -297,6 +300,14 @@ class LocalExecutor(Executor):
             log.exception("could not record the start of %s/%s", run.job_id, run.task_index)
             return False
 
+    def _report_progress(self, run: TaskRun, report: ProgressReport) -> None:
+        """Progress is best effort: losing one report must not stop the output being read."""
+        assert self._reporter is not None
+        try:
+            self._reporter.task_progress(run, report)
+        except Exception:
+            log.exception("could not record progress of %s/%s", run.job_id, run.task_index)
+
     def _still_wanted(self, run: TaskRun) -> bool:
         """Renew the lease; a passing database error is not a reason to kill the task (its
         lease runs out if the error lasts, and the task is then run again elsewhere)."""
@@ -327,9 +338,9 @@ class LocalExecutor(Executor):
                     if report is not None:
                         pending = report
                 if pending is not None and time.monotonic() - last_sent >= PROGRESS_INTERVAL:
-                    self._reporter.task_progress(run, pending)
+                    self._report_progress(run, pending)
                     pending, last_sent = None, time.monotonic()
             if carry:
                 pending = parse_progress(carry.decode("utf-8", errors="replace")) or pending
             if pending is not None:
-                self._reporter.task_progress(run, pending)
+                self._report_progress(run, pending)
