@@ -547,7 +547,11 @@ def test_22_retention_by_end_time(start_server: Any) -> None:
         assert wait_until(client, done)["status"] == "Completed"
         body = wait_until(client, done, lambda b: b["status"] == "Cleaned", timeout=2 + 61)
         assert body == {"id": done, "status": "Cleaned", "message": "Job files have been removed"}
-        job_dirs = list((live.data_dir / "jobs").iterdir())
+        # The files go just after the job is shown Cleaned.
+        deadline = time.monotonic() + 10
+        while len(job_dirs := list((live.data_dir / "jobs").iterdir())) > 1:
+            assert time.monotonic() < deadline, job_dirs
+            time.sleep(0.05)
         assert len(job_dirs) == 1  # only the running job's directory is left
         assert_error(client.get(f"/download_partial/{done}"), 404, done, "Cleaned")
         assert status_of(client, long_job)["status"] == "Running"

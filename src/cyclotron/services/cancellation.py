@@ -9,6 +9,7 @@ from cyclotron.domain.states import JOB_TERMINAL, JobState, TaskState
 from cyclotron.errors import ConflictError, TransitionRefused
 from cyclotron.services.core import Core
 from cyclotron.services.queries import JobRef, get_job, visible_job_row
+from cyclotron.storage import jobs as repo
 from cyclotron.storage.transitions import end_job, end_open_tasks
 
 
@@ -26,6 +27,7 @@ def cancel_job(core: Core, caller: Caller, ref: JobRef, wait: float = 10.0) -> C
         job_id, service = row.id, row.service
         if JobState(row.state) in JOB_TERMINAL:
             raise ConflictError(f"Job is already {row.state}")
+        repo.lock_job_tasks(session, job_id)
         won = end_job(session, job_id, JobState.CANCELED, error="cancelled on request")
         if not won:
             session.refresh(row)

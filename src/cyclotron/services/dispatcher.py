@@ -140,6 +140,7 @@ def prepare_admitted_jobs(core: Core) -> int:
 
 def reject_job(session: Session, job_id: str, reason: str) -> None:
     """End a job whose input its plug-in refused (shown as Invalid), with its tasks."""
+    repo.lock_job_tasks(session, job_id)
     if end_job(session, job_id, JobState.FAILED, error=reason, error_kind=ErrorKind.INVALID):
         end_open_tasks(
             session, job_id, TaskState.FAILED, error=reason, error_kind=ErrorKind.INVALID

@@ -32,13 +32,14 @@ def clean_expired_jobs(core: Core) -> int:
             ]
         for job_id in expired:
             with core.db.transaction() as session:
-                # Marked first: a job shown Cleaned whose removal failed is retried by nobody,
-                # but a job whose files vanished while shown Completed would break downloads.
-                if not repo.mark_cleaned(session, job_id, utcnow()):
-                    continue
-                append_event(session, job_id, "cleaned", {"max_age": max_age})
+                marked = repo.mark_cleaned(session, job_id, utcnow())
+                if marked:
+                    append_event(session, job_id, "cleaned", {"max_age": max_age})
+            # Files go only after the mark is committed: no reader ever sees a job shown
+            # Completed whose files are gone.
+            if marked:
                 core.files.remove_job_dir(job_id)
-            removed += 1
+                removed += 1
     if removed:
         log.info("retention removed the files of %d job(s)", removed)
     return removed

@@ -57,6 +57,17 @@ def job_tasks(session: Session, job_id: str) -> list[TaskRow]:
     )
 
 
+def lock_job_tasks(session: Session, job_id: str) -> None:
+    """Lock a job's task rows before its job row is written.
+
+    Every writer takes a job's locks in the same order, tasks first and the job row second
+    (each event bumps the job row's sequence), so two writers can never deadlock.
+    """
+    session.execute(
+        select(TaskRow.id).where(TaskRow.job_id == job_id).order_by(TaskRow.index).with_for_update()
+    )
+
+
 def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
     return session.scalar(select(TaskRow).where(TaskRow.job_id == job_id, TaskRow.index == index))
 

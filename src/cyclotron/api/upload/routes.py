@@ -131,11 +131,14 @@ def _zip_response(job: JobRecord, root: pathlib.Path) -> StreamingResponse:
 
 @router.get("/download/{id}", summary="The job's status, or its ZIP once Completed")
 def download(id: JobIdParam, request: Request, core: CoreDep) -> Response:
-    _, job = _find(core, request, id)
+    caller, job = _find(core, request, id)
     if upload_status(job) != "Completed":
         return JSONResponse(_state_body(job))
     root = core.catalog.get(job.service).plugin.result_dir(core.files.job_dir(job.id), job.ntasks)
     if not root.is_dir():
+        again = get_job(core, caller, JobRef(job_id=job.id), with_tasks=False)
+        if upload_status(again) == "Cleaned":  # retention removed it since the first read
+            return JSONResponse(_state_body(again))
         raise UploadFaceError(500, job.number, "Completed", "The job's result files cannot be read")
     return _zip_response(job, root)
 
