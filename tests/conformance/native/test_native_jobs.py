@@ -205,3 +205,12 @@ def test_16_cancel_racing_completion(client: httpx.Client) -> None:
         outcomes.append(response.status_code)
     # The race was run on both sides: some cancels won, some came after completion.
     assert {200, 202} & set(outcomes) and {400, 409} & set(outcomes), outcomes
+
+
+def test_cancel_racing_the_claim_never_fails(client: httpx.Client) -> None:
+    """A cancel sent while the dispatcher claims the task (both write the job and its task)."""
+    for _ in range(40):
+        number = submit(client, "sleep 5\n")
+        response = client.post(f"/api/jobs/{number}/cancel")
+        assert response.status_code in (200, 202), response.text
+        assert wait_until(client, number)["status"] == "Killed"
