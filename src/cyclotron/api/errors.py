@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from cyclotron.errors import (
@@ -59,7 +60,10 @@ class FaceRoute(APIRoute):
 
     @classmethod
     def answer_error(cls, exc: Exception) -> Response:
-        raise NotImplementedError  # each face defines its shape
+        """The face's error answer; faces override it with their own shape."""
+        code = status_code_for(exc, input_error=400)
+        detail = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
+        return JSONResponse({"detail": detail}, code)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
