@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cyclotron.domain.ports import SimulatorPlugin, TaskCommand
+from cyclotron.domain.ports import ProgressReport, SimulatorPlugin, TaskCommand
 from cyclotron.errors import PluginError
 
 RUN_SCRIPT = "run.sh"
+# A line ``CYCLOTRON_PROGRESS <done>/<total>`` on stdout reports the task's progress.
+PROGRESS_LINE = re.compile(r"^CYCLOTRON_PROGRESS\s+(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 MAX_SCRIPT_BYTES = 20 * 1024 * 1024
 
 
@@ -48,6 +50,15 @@ class ScriptSimulator(SimulatorPlugin):
     def result_dir(self, job_dir: Path, ntasks: int) -> Path:
         """One task: the files its run left; several: every task's directory."""
         return job_dir / "tasks" / "0" if ntasks == 1 else job_dir / "tasks"
+
+    def parse_progress(self, line: str) -> ProgressReport | None:
+        match = PROGRESS_LINE.match(line.strip())
+        if match is None:
+            return None
+        done, total = float(match.group(1)), float(match.group(2))
+        if total <= 0:
+            return None
+        return ProgressReport(done=min(done, total), total=total)
 
     def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
         return TaskCommand(argv=("bash", RUN_SCRIPT))

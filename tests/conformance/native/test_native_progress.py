@@ -224,3 +224,38 @@ def test_36_pings_when_idle(server: LiveServer, client: httpx.Client) -> None:
                 assert record["comment"] == "ping"
                 break
     client.post(f"/api/jobs/{job}/cancel")
+
+
+# 13 -----------------------------------------------------------------------------------------
+PROGRESSING = "".join(f"echo 'CYCLOTRON_PROGRESS {n}/4'\nsleep 1.1\n" for n in range(1, 5))
+
+
+def test_13_script_progress_lines_reach_the_stream(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    job = submit(client, PROGRESSING)
+    wait_until(client, job, lambda b: b["status"] == "Running")
+    with connect(ws_url(server, job)) as socket:
+        messages, code = receive_all(socket)
+    assert code == 1000 and messages[-1]["type"] == "completed"
+    progress = [m for m in messages if m["type"] == "progress"]
+    assert progress, [m["type"] for m in messages]
+    task_percents = [m["task_percent"] for m in progress]
+    assert task_percents == sorted(task_percents) and task_percents[-1] <= 100.0
+    assert all(m["percent"] <= 99.0 for m in progress)
+    assert all(m["requested_primaries"] == 4.0 for m in progress)
+    detail = client.get(f"/api/jobs/{job}").json()
+    assert detail["percent"] == 100.0 and detail["tasks"][0]["percent"] == 100.0
+
+
+def test_13_percent_while_running(server: LiveServer, client: httpx.Client) -> None:
+    job = submit(client, "echo 'CYCLOTRON_PROGRESS 1/2'\nsleep 30\n")
+    deadline = time.monotonic() + 15
+    while True:
+        detail = client.get(f"/api/jobs/{job}").json()
+        if detail["tasks"][0]["percent"] > 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert detail["status"] == "running"
+    assert detail["tasks"][0]["percent"] == 50.0 and detail["percent"] == 50.0
+    client.post(f"/api/jobs/{job}/cancel")
