@@ -34,11 +34,11 @@ from cyclotron.services.core import Core
 from cyclotron.services.health import database_reachable
 from cyclotron.services.queries import JobRef, get_job
 from cyclotron.services.submission import JobRequest, submit_staged_files
-from cyclotron.simulators.script import RUN_SCRIPT
 
 router = APIRouter(route_class=UploadFaceRoute, tags=["file upload"])
 
 MAX_ID = 2_147_483_647
+RUN_SCRIPT = "run.sh"  # this face's one required file (spec/orchestrator.md §3.1)
 TERMINATE_WAIT = 10.0
 JobIdParam = Annotated[str, Path(description="The job's integer id", alias="id")]
 
