@@ -9,32 +9,14 @@ import socket
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from support.databases import BACKENDS
-from support.live import LiveServer, serving
+from support.live import LiveServer
 from support.upload import submit, wait_until
 
 CONFIG = {"services": {"example": {"plugin": "script", "max_runs": 10, "runs_per_user": 10}}}
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp(f"files-{request.param}")
-    with serving(str(request.param), workdir, CONFIG) as live:
-        yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client() as c:
-        yield c
 
 
 def raw_get(server: LiveServer, path: str) -> tuple[int, bytes]:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from support.databases import BACKENDS
-from support.live import LiveServer, serving
 from support.upload import submit, wait_until
 
 CONFIG = {
@@ -25,22 +22,6 @@ CONFIG = {
     }
 }
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """One server per backend for the cases that need only the default setup."""
-    workdir = tmp_path_factory.mktemp(f"native-{request.param}")
-    with serving(str(request.param), workdir, CONFIG) as live:
-        yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client() as c:
-        yield c
 
 
 def native_id(client: httpx.Client, number: int) -> str:

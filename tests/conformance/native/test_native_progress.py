@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from support.databases import BACKENDS
-from support.live import LiveServer, serving
+from support.live import LiveServer
 from support.upload import submit, wait_until
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -22,21 +20,6 @@ CONFIG = {
     "services": {"example": {"plugin": "script", "max_runs": 10, "runs_per_user": 10}},
     "api": {"ws_ping_interval": 1.5, "sse_ping_interval": 1.0},
 }
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp(f"progress-{request.param}")
-    with serving(str(request.param), workdir, CONFIG) as live:
-        yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client() as c:
-        yield c
 
 
 def ws_url(server: LiveServer, job: int | str, query: str = "") -> str:

@@ -8,13 +8,11 @@ import base64
 import hashlib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from support.databases import BACKENDS
-from support.live import LiveServer, serving
+from support.live import LiveServer
 
 CONFIG = {
     "services": {
@@ -23,21 +21,6 @@ CONFIG = {
     "server": {"max_upload_bytes": 1_000_000},
 }
 SCRIPT = 'echo "task $CYCLOTRON_TASK_INDEX of $CYCLOTRON_NTASKS seed $CYCLOTRON_SEED" > out.txt\n'
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp(f"submit-{request.param}")
-    with serving(str(request.param), workdir, CONFIG) as live:
-        yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client() as c:
-        yield c
 
 
 def body(**overrides: Any) -> dict[str, Any]:
