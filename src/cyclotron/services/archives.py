@@ -23,14 +23,19 @@ def regular_files(root: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(root).as_posix()
 
 
-def _snapshot(path: Path) -> Iterator[bytes]:
-    """The file as it is when opened: a file still growing is cut at the size seen then."""
+def read_segment(path: Path, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """``length`` bytes of a file from ``start``, read when iterated, in bounded chunks.
+
+    Without ``length``, the file as it is when opened: one still growing is cut at the size
+    seen then. A file that cannot be opened gives nothing.
+    """
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed in finally, lazily opened
     except OSError:
         return
     try:
-        remaining = os.fstat(handle.fileno()).st_size
+        remaining = os.fstat(handle.fileno()).st_size - start if length is None else length
+        handle.seek(start)
         while remaining > 0:
             chunk = handle.read(min(CHUNK, remaining))
             if not chunk:
@@ -50,5 +55,5 @@ def zip_members(members: Iterable[tuple[Path, str]]) -> Iterator[bytes]:
     """Stream a ZIP of the given files under the given entry names."""
     archive = ZipStream(compress_type=ZIP_DEFLATED, compress_level=6, sized=False)
     for path, name in members:
-        archive.add(_snapshot(path), name)
+        archive.add(read_segment(path), name)
     yield from archive

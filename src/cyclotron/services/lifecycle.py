@@ -129,7 +129,8 @@ class TaskLifecycle:
             label = "stopped"
         self.core.metrics.task_seconds.labels(run.service, label).observe(outcome.seconds)
 
-    def task_started(self, run: TaskRun, pgid: int) -> bool:
+    def _renew(self, run: TaskRun, **values: object) -> bool:
+        """Extend this attempt's lease (setting ``values``); False once it holds it no more."""
         with self.core.db.transaction() as session:
             return repo.update_running_task(
                 session,
@@ -137,18 +138,14 @@ class TaskLifecycle:
                 run.task_index,
                 self._held(run),
                 lease_expires_at=self._lease_until(),
-                pgid=pgid,
+                **values,
             )
 
+    def task_started(self, run: TaskRun, pgid: int) -> bool:
+        return self._renew(run, pgid=pgid)
+
     def task_alive(self, run: TaskRun) -> bool:
-        with self.core.db.transaction() as session:
-            return repo.update_running_task(
-                session,
-                run.job_id,
-                run.task_index,
-                self._held(run),
-                lease_expires_at=self._lease_until(),
-            )
+        return self._renew(run)
 
     def task_progress(self, run: TaskRun, report: ProgressReport) -> None:
         with self.core.db.transaction() as session:

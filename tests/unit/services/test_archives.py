@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cyclotron.services.archives import CHUNK, _snapshot, regular_files, zip_directory
+from cyclotron.services.archives import CHUNK, read_segment, regular_files, zip_directory
 
 
 def unzip(root: Path) -> dict[str, bytes]:
@@ -94,7 +94,7 @@ def test_snapshot_cuts_a_growing_file_at_the_size_seen_when_opened(tmp_path: Pat
     path = tmp_path / "log.txt"
     original = b"a" * (CHUNK + 10)
     path.write_bytes(original)
-    chunks = _snapshot(path)
+    chunks = read_segment(path)
     first = next(chunks)  # the file is opened here
     with path.open("ab") as handle:
         handle.write(b"b" * 5000)
@@ -104,16 +104,24 @@ def test_snapshot_cuts_a_growing_file_at_the_size_seen_when_opened(tmp_path: Pat
 def test_snapshot_of_a_file_truncated_while_read_stops_at_its_end(tmp_path: Path) -> None:
     path = tmp_path / "log.txt"
     path.write_bytes(b"a" * (CHUNK + 10))
-    chunks = _snapshot(path)
+    chunks = read_segment(path)
     first = next(chunks)
     path.write_bytes(b"")
     assert first + b"".join(chunks) == b"a" * CHUNK
 
 
 def test_snapshot_of_a_vanished_file_is_empty(tmp_path: Path) -> None:
-    assert list(_snapshot(tmp_path / "gone.txt")) == []
+    assert list(read_segment(tmp_path / "gone.txt")) == []
 
 
 def test_snapshot_of_an_empty_file_is_empty(tmp_path: Path) -> None:
     (tmp_path / "empty").write_bytes(b"")
-    assert b"".join(_snapshot(tmp_path / "empty")) == b""
+    assert b"".join(read_segment(tmp_path / "empty")) == b""
+
+
+def test_segment_reads_exactly_the_range(tmp_path: Path) -> None:
+    path = tmp_path / "digits"
+    path.write_bytes(b"0123456789")
+    assert b"".join(read_segment(path, 2, 4)) == b"2345"
+    assert b"".join(read_segment(path, 7)) == b"789"
+    assert b"".join(read_segment(path, 8, 100)) == b"89"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,14 +17,13 @@ from cyclotron.api.native.status import job_status
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import TaskState
 from cyclotron.errors import ConflictError, InputError
-from cyclotron.services.archives import zip_members
+from cyclotron.services.archives import read_segment, zip_members
 from cyclotron.services.core import Core
 from cyclotron.services.queries import JobRef, get_job
 from cyclotron.services.results import archive_members, completed_job, job_file, job_files
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
-CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -47,17 +44,6 @@ async def files(core: CoreDep, caller: CallerDep, ref: RefDep) -> dict[str, Any]
             for e in entries
         ],
     }
-
-
-def _segment(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        handle.seek(start)
-        while length > 0:
-            chunk = handle.read(min(CHUNK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
 
 
 def _byte_range(header: str, size: int) -> tuple[int, int] | None:
@@ -106,10 +92,10 @@ async def file(
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
             headers["Content-Length"] = str(last - first + 1)
             return StreamingResponse(
-                _segment(found.path, first, last - first + 1), 206, headers, media_type=media
+                read_segment(found.path, first, last - first + 1), 206, headers, media_type=media
             )
     headers["Content-Length"] = str(size)
-    return StreamingResponse(_segment(found.path, 0, size), 200, headers, media_type=media)
+    return StreamingResponse(read_segment(found.path, 0, size), 200, headers, media_type=media)
 
 
 @router.get("/jobs/{id}/results/download", summary="ZIP of input, tasks, results and logs")
