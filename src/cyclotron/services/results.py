@@ -33,6 +33,14 @@ def _active_tasks(job: JobRecord) -> set[int]:
     return {t.index for t in job.tasks if t.state in (TaskState.PENDING, TaskState.RUNNING)}
 
 
+def input_files(core: Core, job: JobRecord) -> list[tuple[str, int]]:
+    """(name, size) of the job's input files, as submitted; none once retention removed them."""
+    input_dir = core.files.input_dir(job.id)
+    if not input_dir.is_dir():
+        return []
+    return [(name, path.stat().st_size) for path, name in regular_files(input_dir)]
+
+
 def job_files(core: Core, caller: Caller, ref: JobRef) -> tuple[JobRecord, list[FileEntry]]:
     job = _with_files(core, caller, ref)
     return job, list_files(core.files.job_dir(job.id), _active_tasks(job))

@@ -229,6 +229,8 @@ def test_13_script_progress_lines_reach_the_stream(
     assert all(m["requested_primaries"] == 4.0 for m in progress)
     detail = client.get(f"/api/jobs/{job}").json()
     assert detail["percent"] == 100.0 and detail["tasks"][0]["percent"] == 100.0
+    task = detail["tasks"][0]
+    assert task["requested_primaries"] == 4.0 and task["simulated_primaries"] == 4.0
 
 
 def test_13_percent_while_running(server: LiveServer, client: httpx.Client) -> None:

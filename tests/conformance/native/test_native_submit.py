@@ -237,5 +237,11 @@ def test_29_cache_key_is_the_jobs_input_key(client: httpx.Client) -> None:
     assert changed.json()["key"] != first.json()["key"]
     created = client.post("/api/jobs", json=body(input={"kind": "files", "files": files})).json()
     detail = client.get(f"/api/jobs/{created['id']}").json()
-    assert detail["input"] == {"kind": "files", "key": first.json()["key"]}
+    assert detail["input"]["kind"] == "files" and detail["input"]["key"] == first.json()["key"]
+    assert detail["input"]["files"] == [
+        {"name": "a.txt", "size": 1},
+        {"name": "b.txt", "size": 1},
+        {"name": "run.sh", "size": len(files["run.sh"])},
+    ]
+    assert detail["options"] == {} and detail["warnings"] == [] and detail["reused"] is None
     assert client.post("/api/cache/check", json=body(service="nope")).status_code == 422

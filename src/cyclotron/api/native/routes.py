@@ -26,6 +26,7 @@ from cyclotron.services.cancellation import cancel_job, termination_in_progress
 from cyclotron.services.deletion import delete_job
 from cyclotron.services.logs import task_logs
 from cyclotron.services.queries import JobRef, get_job, list_jobs
+from cyclotron.services.results import input_files
 from cyclotron.storage.jobs import JobFilter
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
@@ -94,7 +95,7 @@ def jobs(
 def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> JobDetailPublic:
     record = get_job(core, caller, ref)
     executor = core.catalog.get(record.service).settings.executor
-    return JobDetailPublic.detail(record, executor)
+    return JobDetailPublic.detail(record, executor, input_files(core, record))
 
 
 @router.post("/jobs/{id}/cancel", response_model=StatusPublic, summary="Cancel a job")

@@ -27,6 +27,9 @@ class TaskPublic(BaseModel):
     state: str
     percent: float
     seed: int
+    requested_primaries: float | None
+    simulated_primaries: float | None
+    eta_seconds: float | None
     executor: str
     attempt: int
     exit_code: int | None
@@ -41,6 +44,9 @@ class TaskPublic(BaseModel):
             state=task_status(task),
             percent=round(task_percent(task), 2),
             seed=task.seed,
+            requested_primaries=task.progress_total or None,
+            simulated_primaries=task.progress_done if task.progress_total else None,
+            eta_seconds=None,
             executor=executor,
             attempt=task.attempt,
             exit_code=task.exit_code,
@@ -101,9 +107,16 @@ class JobPublic(BaseModel):
         )
 
 
+class InputFilePublic(BaseModel):
+    name: str
+    size: int
+
+
 class InputPublic(BaseModel):
     kind: str
     key: str | None
+    primaries: int | None = None
+    files: list[InputFilePublic]
 
 
 class JobDetailPublic(JobPublic):
@@ -111,11 +124,16 @@ class JobDetailPublic(JobPublic):
     seeds: list[int]
     current_stage: str
     last_event_seq: int
+    options: dict[str, object]
+    warnings: list[str]
+    reused: dict[str, object] | None
     input: InputPublic
     tasks: list[TaskPublic]
 
     @classmethod
-    def detail(cls, job: JobRecord, executor: str) -> JobDetailPublic:
+    def detail(
+        cls, job: JobRecord, executor: str, inputs: list[tuple[str, int]]
+    ) -> JobDetailPublic:
         summary = JobPublic.of(job).model_dump()
         return cls(
             **summary,
@@ -123,7 +141,14 @@ class JobDetailPublic(JobPublic):
             seeds=[t.seed for t in job.tasks],
             current_stage=job.stage.value,
             last_event_seq=job.last_event_seq,
-            input=InputPublic(kind="files", key=job.input_key),
+            options={},
+            warnings=[],
+            reused=None,
+            input=InputPublic(
+                kind="files",
+                key=job.input_key,
+                files=[InputFilePublic(name=name, size=size) for name, size in inputs],
+            ),
             tasks=[TaskPublic.of(t, executor) for t in job.tasks],
         )
 
