@@ -51,7 +51,7 @@ class JobFiles:
         try:
             os.replace(staged_input, self.input_dir(job_id))
             (job_dir / "logs").mkdir()
-            (job_dir / "results").mkdir()
+            self.results_dir(job_id).mkdir()
             for index in range(ntasks):
                 self.reset_task_dir(job_id, index)
         except BaseException:
