@@ -89,14 +89,10 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the database migrations."""
-    from cyclotron.storage.database import Database
-    from cyclotron.storage.migrate import current_revision, upgrade
+    from cyclotron.services.core import upgrade_database
 
-    settings = settings_or_exit(config)
-    db = Database(settings.server.resolved_database_url())
-    upgrade(db)
-    typer.echo(f"database at revision {current_revision(db)} ({db.kind})")
-    db.dispose()
+    revision, kind = upgrade_database(settings_or_exit(config))
+    typer.echo(f"database at revision {revision} ({kind})")
 
 
 @app.command()

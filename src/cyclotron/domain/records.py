@@ -70,3 +70,13 @@ class Caller:
 
 
 ANONYMOUS_ADMIN = Caller(user_id=None, admin=True)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a listing shows; None means any."""
+
+    owner_id: int | None = None
+    states: frozenset[JobState] | None = None
+    service: str | None = None
+    name_contains: str | None = None

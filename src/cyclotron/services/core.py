@@ -16,7 +16,7 @@ from cyclotron.services.leases import lease_owner_of_this_process
 from cyclotron.services.metrics import Metrics
 from cyclotron.settings import Settings
 from cyclotron.storage.database import Database
-from cyclotron.storage.migrate import upgrade
+from cyclotron.storage.migrate import current_revision, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +63,13 @@ def build_core(settings: Settings, *, migrate: bool = True) -> Core:
     db.on_events_committed(core.bus.events_committed)
     core.metrics.watch(core)
     return core
+
+
+def upgrade_database(settings: Settings) -> tuple[str | None, str]:
+    """Apply the migrations; the revision reached and the kind of database."""
+    db = Database(settings.server.resolved_database_url())
+    try:
+        upgrade(db)
+        return current_revision(db), db.kind
+    finally:
+        db.dispose()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
-from cyclotron.domain.records import Caller, JobRecord
+from cyclotron.domain.records import Caller, JobFilter, JobRecord
 from cyclotron.errors import NotFound
 from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
@@ -49,7 +49,7 @@ class JobPage:
 
 
 def list_jobs(
-    core: Core, caller: Caller, where: repo.JobFilter, offset: int = 0, limit: int = 20
+    core: Core, caller: Caller, where: JobFilter, offset: int = 0, limit: int = 20
 ) -> JobPage:
     """Newest first; a non-admin caller sees only their own jobs, whatever the filter says."""
     if not caller.admin:

@@ -11,7 +11,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cyclotron.domain.records import JobRecord, TaskRecord
+from cyclotron.domain.records import JobFilter, JobRecord, TaskRecord
 from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import AdmissionCursorRow, EventRow, JobRow, TaskRow
@@ -72,40 +72,29 @@ def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
     return session.scalar(select(TaskRow).where(TaskRow.job_id == job_id, TaskRow.index == index))
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    """Which jobs a listing shows; None means any."""
-
-    owner_id: int | None = None
-    states: frozenset[JobState] | None = None
-    service: str | None = None
-    name_contains: str | None = None
-
-    def clauses(self) -> list[ColumnElement[bool]]:
-        clauses: list[ColumnElement[bool]] = []
-        if self.owner_id is not None:
-            clauses.append(JobRow.owner_id == self.owner_id)
-        if self.states is not None:
-            clauses.append(JobRow.state.in_([s.value for s in self.states]))
-        if self.service is not None:
-            clauses.append(JobRow.service == self.service)
-        if self.name_contains:
-            escaped = (
-                self.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
-            clauses.append(func.lower(JobRow.name).like(f"%{escaped.lower()}%", escape="\\"))
-        return clauses
+def filter_clauses(where: JobFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if where.owner_id is not None:
+        clauses.append(JobRow.owner_id == where.owner_id)
+    if where.states is not None:
+        clauses.append(JobRow.state.in_([s.value for s in where.states]))
+    if where.service is not None:
+        clauses.append(JobRow.service == where.service)
+    if where.name_contains:
+        escaped = where.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(func.lower(JobRow.name).like(f"%{escaped.lower()}%", escape="\\"))
+    return clauses
 
 
 def count_jobs(session: Session, where: JobFilter) -> int:
-    stmt = select(func.count()).select_from(JobRow).where(*where.clauses())
+    stmt = select(func.count()).select_from(JobRow).where(*filter_clauses(where))
     return int(session.scalar(stmt) or 0)
 
 
 def list_jobs(session: Session, where: JobFilter, offset: int, limit: int) -> list[JobRow]:
     stmt = (
         select(JobRow)
-        .where(*where.clauses())
+        .where(*filter_clauses(where))
         .order_by(JobRow.created_at.desc(), JobRow.number.desc())
         .offset(offset)
         .limit(limit)

@@ -19,7 +19,7 @@ from cyclotron.api.native.schemas import (
     StreamLogPublic,
 )
 from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
-from cyclotron.domain.records import Caller
+from cyclotron.domain.records import Caller, JobFilter
 from cyclotron.errors import ConflictError, NotFound, TransitionRefused
 from cyclotron.services.apikeys import authenticate
 from cyclotron.services.cancellation import cancel_job, termination_in_progress
@@ -27,7 +27,6 @@ from cyclotron.services.deletion import delete_job
 from cyclotron.services.logs import task_logs
 from cyclotron.services.queries import JobRef, get_job, list_jobs
 from cyclotron.services.results import input_files
-from cyclotron.storage.jobs import JobFilter
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
