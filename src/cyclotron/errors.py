@@ -12,6 +12,7 @@
     │   └── TransitionRefused    a conditional state change lost (the row had moved on)
     ├── ServiceUnavailable       a configured service that cannot run jobs now
     ├── QueueFull                a service's or a user's queue is at its limit (retry later)
+    ├── RateLimited              too many attempts of one kind (logins) in a short time
     └── PluginError              a plug-in refused or failed (expected outcome, not a bug)
 
 Each API face maps these to its own HTTP shapes in one place.
@@ -74,6 +75,14 @@ class ServiceUnavailable(CyclotronError):
 
 class QueueFull(CyclotronError):
     """A submission over a queue limit; nothing was stored."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(CyclotronError):
+    """Too many attempts in a short time; nothing was done."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)

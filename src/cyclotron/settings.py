@@ -38,6 +38,9 @@ class ServerSettings(BaseModel):
     database_url: str | None = None
     max_upload_bytes: int = Field(419_430_400, ge=1)
     docs: bool = True
+    # The message of GET /: the file-upload face's "pong"; YAPTIDE scripts that compare it
+    # expect "Hello World!" (any non-empty text satisfies the YAPTIDE web UI).
+    root_message: str = Field("pong", min_length=1)
 
     def resolved_database_url(self) -> str:
         """The configured URL, or a SQLite file inside the data directory."""
@@ -80,6 +83,57 @@ class ApiSettings(BaseModel):
     # How often a progress stream looks at the event log even without a notification
     # (events written by other server processes or workers).
     progress_poll_interval: float = Field(1.0, gt=0)
+
+
+class KeycloakSettings(BaseModel):
+    """Keycloak login of the YAPTIDE face; off while ``base_url`` is empty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = ""
+    realm: str = ""
+    client_id: str = ""
+    access_service: str = "PLG_YAPTIDE_ACCESS"
+    jwks_cache_seconds: float = Field(600.0, gt=0)
+    jwks_refetch_seconds: float = Field(60.0, ge=0)
+    timeout: float = Field(5.0, gt=0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.realm and self.client_id)
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url.rstrip('/')}/realms/{self.realm}"
+
+
+class YaptideSettings(BaseModel):
+    """The YAPTIDE face: accounts, cookies, CORS and its limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:3000", "http://localhost:3000"]
+    )
+    server_name: str = "Cyclotron"
+    registration: bool = True
+    min_password_length: int = Field(8, ge=1, le=1024)
+    # Token signing secret; when unset, one is created in the data directory and kept.
+    jwt_secret: SecretStr | None = None
+    access_minutes: float = Field(10.0, gt=0)
+    keycloak_access_minutes: float = Field(30.0, gt=0)
+    refresh_minutes: float = Field(120.0, gt=0)
+    login_max_days: float = Field(7.0, gt=0)
+    refresh_grace_seconds: float = Field(60.0, ge=0)
+    # None: Secure cookies when the request came over https.
+    secure_cookies: bool | None = None
+    trust_forwarded_proto: bool = False
+    max_body_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_active_jobs_per_user: int | None = Field(None, ge=1)
+    update_key_days: float = Field(7.0, gt=0)
+    login_attempts: int = Field(10, ge=1)
+    login_window_seconds: float = Field(300.0, gt=0)
+    keycloak: KeycloakSettings = Field(default_factory=KeycloakSettings)
 
 
 class DispatchSettings(BaseModel):
@@ -150,6 +204,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    yaptide: YaptideSettings = Field(default_factory=YaptideSettings)
     executors: ExecutorsSettings = Field(default_factory=ExecutorsSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     api_key: SecretStr | None = None

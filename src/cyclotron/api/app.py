@@ -6,10 +6,14 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cyclotron import __version__
 from cyclotron.api.limits import BodyLimit
@@ -21,8 +25,16 @@ from cyclotron.api.native.routes import router as native_router
 from cyclotron.api.native.submission import router as submission_router
 from cyclotron.api.native.system import router as system_router
 from cyclotron.api.upload.routes import router as upload_router
+from cyclotron.api.yaptide.auth import router as yaptide_auth_router
+from cyclotron.api.yaptide.cors import FaceCors
+from cyclotron.api.yaptide.errors import error_response
+from cyclotron.api.yaptide.jobs import router as yaptide_jobs_router
+from cyclotron.api.yaptide.results import router as yaptide_results_router
+from cyclotron.api.yaptide.worker import router as yaptide_worker_router
+from cyclotron.services.accounts import Accounts
 from cyclotron.services.core import Core
 from cyclotron.services.dispatcher import Dispatcher
+from cyclotron.services.keycloak import KeycloakVerifier
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +50,34 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class _SplitCors(FaceCors):
+    def __init__(self, app: Any, native_options: dict[str, Any], origins: list[str]) -> None:
+        super().__init__(app, CORSMiddleware(app, **native_options), origins)
+
+
+def _answer_framework_errors(app: FastAPI) -> None:
+    """Unknown routes, wrong methods and schema errors: /api keeps FastAPI's shape; every
+    other path answers in the YAPTIDE envelope ({message, status_code}, 400 for 422)."""
+
+    def native(request: Request) -> bool:
+        return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if native(request):
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code)
+        return error_response(message or str(exc.detail), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if native(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, 422)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        return error_response(f"Invalid {where or 'request'}: {first.get('msg', '')}", 400)
 
 
 def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
@@ -72,6 +112,10 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.core = core
+    app.state.accounts = Accounts(core)
+    app.state.keycloak = KeycloakVerifier(core.settings.yaptide.keycloak)
+    # A trailing slash is served like the path without it, never redirected (yaptide.md §1.1).
+    app.router.redirect_slashes = False
     # /upload streams its body to disk under its own limit and error shape.
     app.add_middleware(
         BodyLimit, limit=core.settings.server.max_upload_bytes, exempt=frozenset({"/upload"})
@@ -83,16 +127,39 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(system_router)
     app.include_router(files_router)
     app.include_router(metrics_router)
+    app.include_router(yaptide_auth_router)
+    app.include_router(yaptide_jobs_router)
+    app.include_router(yaptide_results_router)
+    app.include_router(yaptide_worker_router)
+    _answer_framework_errors(app)
     app.add_middleware(HttpLatency, metrics=core.metrics)
     # Browser origins allowed by [api] cors_origins; localhost ones too when the server
     # itself listens on loopback (a developer's UI on another port).
+    # The YAPTIDE face's rules cover every path but /api, whose own rules follow.
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=core.settings.api.cors_origins,
-        allow_origin_regex=LOCAL_ORIGINS if _is_loopback(core.settings.server.host) else None,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "Range", "If-None-Match"],
-        expose_headers=["Content-Disposition", "Content-Range", "ETag", "Location", "Retry-After"],
+        _SplitCors,
+        native_options={
+            "allow_origins": core.settings.api.cors_origins,
+            "allow_origin_regex": (
+                LOCAL_ORIGINS if _is_loopback(core.settings.server.host) else None
+            ),
+            "allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
+            "allow_headers": [
+                "Authorization",
+                "Content-Type",
+                "Last-Event-ID",
+                "Range",
+                "If-None-Match",
+            ],
+            "expose_headers": [
+                "Content-Disposition",
+                "Content-Range",
+                "ETag",
+                "Location",
+                "Retry-After",
+            ],
+        },
+        origins=core.settings.yaptide.cors_origins,
     )
     if docs:
 

@@ -21,6 +21,7 @@ from cyclotron.errors import (
     NotFound,
     PayloadTooLarge,
     QueueFull,
+    RateLimited,
     ServiceUnavailable,
     TransitionRefused,
     Unauthorized,
@@ -39,6 +40,7 @@ _CODES: tuple[tuple[type[CyclotronError], int], ...] = (
     (ConflictError, 400),
     (ServiceUnavailable, 503),
     (QueueFull, 429),
+    (RateLimited, 429),
 )
 
 

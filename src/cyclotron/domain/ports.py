@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from cyclotron.domain.primaries import primaries_in
+from cyclotron.errors import PluginError
+
 if TYPE_CHECKING:
     from cyclotron.settings import Settings
 
@@ -58,6 +61,7 @@ class ProgressReport:
     done: float
     total: float
     stage: str | None = None
+    eta_seconds: float | None = None  # the engine's own estimate of the time left
 
 
 class SimulatorPlugin(ABC):
@@ -102,6 +106,17 @@ class SimulatorPlugin(ABC):
     def unavailable_reason(self) -> str | None:
         """Why this service cannot run jobs now (a missing executable), or None."""
         return None
+
+    def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
+        """The engine's input files for a YAPTIDE editor project, written for the whole job.
+
+        Plug-ins that cannot convert editor projects refuse them (the default).
+        """
+        raise PluginError(f"service plug-in {self.name!r} does not run editor projects")
+
+    def total_primaries(self, input_dir: Path) -> int | None:
+        """The job's number of primary particles as its input states it, if the engine has one."""
+        return primaries_in(input_dir)
 
 
 class TaskReporter(Protocol):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cyclotron.domain.states import JobStage, JobState, TaskState
 
@@ -32,6 +34,20 @@ class TaskRecord:
     error: str | None
     started_at: datetime | None
     ended_at: datetime | None
+    requested_primaries: int | None = None
+    estimated_seconds: int | None = None
+    last_update_at: datetime | None = None
+
+    @property
+    def simulated_primaries(self) -> int:
+        """Progress in primaries: reported ones, or the done fraction of the requested share."""
+        requested = self.requested_primaries or 0
+        if self.state == TaskState.COMPLETED:
+            return requested
+        if self.progress_total <= 0:
+            return 0
+        fraction = min(max(self.progress_done / self.progress_total, 0.0), 1.0)
+        return min(int(fraction * requested), requested)
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,8 @@ class JobRecord:
     last_event_seq: int = 0
     input_key: str | None = None
     tasks: tuple[TaskRecord, ...] = field(default=())
+    yaptide_id: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

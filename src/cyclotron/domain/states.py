@@ -41,10 +41,14 @@ _J = JobState
 _T = TaskState
 
 JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
-    _J.UNKNOWN: frozenset({_J.PENDING, _J.FAILED, _J.CANCELED}),
-    _J.PENDING: frozenset({_J.RUNNING, _J.FAILED, _J.CANCELED}),
-    _J.RUNNING: frozenset({_J.MERGING_QUEUED, _J.FAILED, _J.CANCELED}),
-    _J.MERGING_QUEUED: frozenset({_J.MERGING_RUNNING, _J.FAILED, _J.CANCELED}),
+    _J.UNKNOWN: frozenset(JobState) - {_J.UNKNOWN},
+    # PENDING and RUNNING reach COMPLETED directly when a worker stores the final results
+    # (a batch job's collect step), and the merge states when workers report them.
+    _J.PENDING: frozenset({_J.RUNNING, _J.MERGING_QUEUED, _J.COMPLETED, _J.FAILED, _J.CANCELED}),
+    _J.RUNNING: frozenset(
+        {_J.MERGING_QUEUED, _J.MERGING_RUNNING, _J.COMPLETED, _J.FAILED, _J.CANCELED}
+    ),
+    _J.MERGING_QUEUED: frozenset({_J.MERGING_RUNNING, _J.COMPLETED, _J.FAILED, _J.CANCELED}),
     # MERGING_RUNNING -> MERGING_QUEUED is the re-queue of a merge cut short by a crash.
     _J.MERGING_RUNNING: frozenset({_J.MERGING_QUEUED, _J.COMPLETED, _J.FAILED, _J.CANCELED}),
     _J.COMPLETED: frozenset(),
@@ -54,7 +58,8 @@ JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
 
 TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     # RUNNING -> PENDING is the re-queue of a task whose lease expired.
-    _T.PENDING: frozenset({_T.RUNNING, _T.FAILED, _T.CANCELED}),
+    # PENDING -> COMPLETED: a worker that reports only the end of a task.
+    _T.PENDING: frozenset({_T.RUNNING, _T.COMPLETED, _T.FAILED, _T.CANCELED}),
     _T.RUNNING: frozenset({_T.PENDING, _T.COMPLETED, _T.FAILED, _T.CANCELED}),
     _T.COMPLETED: frozenset(),
     _T.FAILED: frozenset(),

@@ -97,11 +97,9 @@ class Dispatcher:
         """Claim as many runnable tasks as each executor has free slots, and start them."""
         for name, executor in self.core.executors.items():
             services = self.core.catalog.served_by(name)
-            for run, ran_before in claim_tasks(self.core, services, executor.free_slots()):
+            for run, _ in claim_tasks(self.core, services, executor.free_slots()):
                 service = self.core.catalog.get(run.service)
                 try:
-                    if ran_before:
-                        self.core.files.reset_task_dir(run.job_id, run.task_index)
                     executor.submit(run, service.plugin.parse_progress)
                 except Exception as exc:
                     log.exception("executor %s refused %s/%s", name, run.job_id, run.task_index)
@@ -183,6 +181,8 @@ def claim_tasks(core: Core, services: list[str], slots: int) -> list[tuple[TaskR
             change_job_state(
                 session, job.id, JobState.RUNNING, stage=JobStage.RUNNING.value, started_at=now
             )
+            if ran_before:  # before the plug-in prepares its command in the directory
+                core.files.reset_task_dir(job.id, task.index)
             run = _task_run(core, job.id, job.service, job.ntasks, task.index, task.seed, attempt)
             runs.append((run, ran_before))
     return runs

@@ -41,6 +41,15 @@ class JobFiles:
     def results_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "results"
 
+    def document_path(self, job_id: str, name: str) -> Path:
+        """A file a face keeps with the job (the submitted project), outside input and tasks."""
+        return self.job_dir(job_id) / "documents" / name
+
+    def write_document(self, job_id: str, name: str, data: bytes) -> None:
+        path = self.document_path(job_id, name)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+
     def log_path(self, job_id: str, index: int, stream: str) -> Path:
         return self.job_dir(job_id) / "logs" / f"task-{index}.{stream}"
 

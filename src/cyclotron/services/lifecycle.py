@@ -152,9 +152,16 @@ class TaskLifecycle:
             task = repo.find_task(session, run.job_id, run.task_index)
             if task is None or task.state != TaskState.RUNNING.value or task.attempt != run.attempt:
                 return
-            task.progress_done, task.progress_total = report.done, report.total
+            total = report.total
+            if total <= 0 and task.requested_primaries:
+                total = float(task.requested_primaries)  # counted in primaries, total unsaid
+            done = min(report.done, total) if total > 0 else report.done
+            task.progress_done, task.progress_total = done, total
             task.lease_expires_at = self._lease_until()
-            data: dict[str, object] = {"done": report.done, "total": report.total}
+            task.last_update_at = utcnow()
+            if report.eta_seconds is not None:
+                task.estimated_seconds = max(int(report.eta_seconds), 0)
+            data: dict[str, object] = {"done": done, "total": total}
             if report.stage:
                 data["stage"] = report.stage
             append_event(session, run.job_id, "progress", data, task_index=run.task_index)
@@ -164,7 +171,12 @@ class TaskLifecycle:
         now = utcnow()
         self._observe(run, outcome)
         with self.core.db.transaction() as session:
-            cleared = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
+            cleared = {
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "pgid": None,
+                "estimated_seconds": None,
+            }
             held = self._held(run)
             if outcome.interrupted:
                 change_task_state(

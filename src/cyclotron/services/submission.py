@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -34,8 +35,16 @@ class JobRequest:
     seeds: Sequence[int] | None = None
     priority: int = 0
     primaries: int | None = None
+    # Each task's share of the primaries, when the service counts them.
+    task_primaries: Sequence[int] | None = None
     # The native face refuses submissions over the queue limits; the file-upload face never.
     enforce_queue_limits: bool = False
+    # What the YAPTIDE face keeps with its jobs.
+    yaptide_id: str | None = None
+    attrs: Mapping[str, Any] | None = None
+    update_key_sha256: str | None = None
+    # Files kept beside the input (``documents/<name>``), never copied into the tasks.
+    documents: Mapping[str, bytes] = field(default_factory=dict)
 
 
 def _check_queue(core: Core, session: Session, request: JobRequest) -> None:
@@ -77,9 +86,13 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
                     ntasks=request.ntasks,
                     input_hash=input_key,
                     created_at=utcnow(),
+                    yaptide_id=request.yaptide_id,
+                    attrs=dict(request.attrs) if request.attrs is not None else None,
+                    update_key_sha256=request.update_key_sha256,
                 ),
                 request.ntasks,
                 request.seeds,
+                request.task_primaries,
             )
             if request.name is None:
                 row.name = f"{request.name_prefix}-{row.number}"
@@ -90,6 +103,8 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
                 {"service": request.service, "ntasks": request.ntasks},
             )
             core.files.create_job_dir(job_id, staged_input, request.ntasks)
+            for name, data in request.documents.items():
+                core.files.write_document(job_id, name, data)
             record = repo.job_record(row, repo.job_tasks(session, job_id))
     except BaseException:
         shutil.rmtree(core.files.job_dir(job_id), ignore_errors=True)

@@ -21,14 +21,28 @@ _TERMINAL = [s.value for s in JOB_TERMINAL]
 
 
 def add_job(
-    session: Session, row: JobRow, ntasks: int, seeds: Sequence[int] | None = None
+    session: Session,
+    row: JobRow,
+    ntasks: int,
+    seeds: Sequence[int] | None = None,
+    primaries: Sequence[int] | None = None,
 ) -> JobRow:
-    """Store a job and its tasks; task i gets ``seeds[i]`` (default ``i + 1``)."""
+    """Store a job and its tasks; task i gets ``seeds[i]`` (default ``i + 1``) and its share
+    ``primaries[i]`` of the job's primaries, if counted."""
     session.add(row)
     session.flush()
     for index in range(ntasks):
         seed = seeds[index] if seeds is not None else index + 1
-        session.add(TaskRow(job_id=row.id, index=index, state=TaskState.PENDING.value, seed=seed))
+        session.add(
+            TaskRow(
+                job_id=row.id,
+                index=index,
+                state=TaskState.PENDING.value,
+                seed=seed,
+                requested_primaries=primaries[index] if primaries is not None else None,
+                last_update_at=row.created_at,
+            )
+        )
     session.flush()
     return row
 
@@ -131,6 +145,9 @@ def task_record(row: TaskRow) -> TaskRecord:
         error=row.error,
         started_at=row.started_at,
         ended_at=row.ended_at,
+        requested_primaries=row.requested_primaries,
+        estimated_seconds=row.estimated_seconds,
+        last_update_at=row.last_update_at,
     )
 
 
@@ -156,6 +173,8 @@ def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
         last_event_seq=row.last_event_seq,
         input_key=row.input_hash,
         tasks=tuple(task_record(t) for t in tasks),
+        yaptide_id=row.yaptide_id,
+        attrs=dict(row.attrs or {}),
     )
 
 

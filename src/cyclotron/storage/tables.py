@@ -60,6 +60,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_state_service", "state", "service"),
         Index("ix_jobs_owner", "owner_id"),
+        Index("ix_jobs_yaptide_id", "yaptide_id", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -85,6 +86,12 @@ class JobRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cleaned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The YAPTIDE face's id of the job ("20241119-162441-<uuid4>DIRECT"), when it made the job.
+    yaptide_id: Mapped[str | None] = mapped_column(String(64))
+    # What a face keeps about its jobs and the core never reads (title, input type, platform).
+    attrs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # SHA-256 of the job's update key, with which workers report (never the key itself).
+    update_key_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class TaskRow(Base):
@@ -112,6 +119,12 @@ class TaskRow(Base):
     error_kind: Mapped[str | None] = mapped_column(String(32))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The task's share of the job's primaries, for services that count them.
+    requested_primaries: Mapped[int | None] = mapped_column(BigInteger)
+    estimated_seconds: Mapped[int | None] = mapped_column(Integer)
+    last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What a remote executor calls its run of this task (a Celery task id), for cancelling.
+    worker_ref: Mapped[str | None] = mapped_column(String(255))
 
 
 class EventRow(Base):
@@ -151,3 +164,53 @@ class ApiKeyRow(Base):
     label: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserRow(Base):
+    """An account of the YAPTIDE face: local (password) or Keycloak."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("provider", "username", name="uq_users_provider_username"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(255), nullable=False)
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    cluster_access: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class LoginRow(Base):
+    """One login (the ``sid`` of its tokens): refresh rotation state and revocation."""
+
+    __tablename__ = "logins"
+    __table_args__ = (Index("ix_logins_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The absolute cap: no refresh reaches past it.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    refresh_jti: Mapped[str | None] = mapped_column(String(32))
+    previous_refresh_jti: Mapped[str | None] = mapped_column(String(32))
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClusterRow(Base):
+    """A SLURM cluster jobs may be sent to, and who may use it."""
+
+    __tablename__ = "clusters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

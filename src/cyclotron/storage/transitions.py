@@ -74,7 +74,7 @@ def change_task_state(
             TaskRow.state.in_(task_predecessors(target)),
             *only_if,
         )
-        .values(state=target.value, **values)
+        .values(state=target.value, **{"last_update_at": utcnow(), **values})
     )
     if _rowcount(session.execute(stmt)) != 1:
         return False

@@ -61,10 +61,22 @@ def test_late_cancel_and_late_completion_cannot_overwrite_each_other() -> None:
 def test_job_predecessors() -> None:
     J = JobState
     assert job_predecessors(J.PENDING) == {J.UNKNOWN}
-    assert job_predecessors(J.RUNNING) == {J.PENDING}
-    assert job_predecessors(J.MERGING_QUEUED) == {J.RUNNING, J.MERGING_RUNNING}
-    assert job_predecessors(J.MERGING_RUNNING) == {J.MERGING_QUEUED}
-    assert job_predecessors(J.COMPLETED) == {J.MERGING_RUNNING}
+    assert job_predecessors(J.RUNNING) == {J.UNKNOWN, J.PENDING}
+    assert job_predecessors(J.MERGING_QUEUED) == {
+        J.UNKNOWN,
+        J.PENDING,
+        J.RUNNING,
+        J.MERGING_RUNNING,
+    }
+    assert job_predecessors(J.MERGING_RUNNING) == {J.UNKNOWN, J.RUNNING, J.MERGING_QUEUED}
+    # Final results stored by a worker complete a job from any active state (yaptide.md §5.2).
+    assert job_predecessors(J.COMPLETED) == {
+        J.UNKNOWN,
+        J.PENDING,
+        J.RUNNING,
+        J.MERGING_QUEUED,
+        J.MERGING_RUNNING,
+    }
     active = {J.UNKNOWN, J.PENDING, J.RUNNING, J.MERGING_QUEUED, J.MERGING_RUNNING}
     assert job_predecessors(J.FAILED) == active
     assert job_predecessors(J.CANCELED) == active
@@ -75,7 +87,7 @@ def test_task_predecessors() -> None:
     T = TaskState
     assert task_predecessors(T.PENDING) == {T.RUNNING}  # a re-queued lease
     assert task_predecessors(T.RUNNING) == {T.PENDING}
-    assert task_predecessors(T.COMPLETED) == {T.RUNNING}
+    assert task_predecessors(T.COMPLETED) == {T.PENDING, T.RUNNING}
     assert task_predecessors(T.FAILED) == {T.PENDING, T.RUNNING}
     assert task_predecessors(T.CANCELED) == {T.PENDING, T.RUNNING}
 

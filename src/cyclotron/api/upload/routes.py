@@ -191,5 +191,5 @@ def health(core: CoreDep) -> JSONResponse:
 
 
 @router.get("/", summary="Liveness")
-def root() -> dict[str, str]:
-    return {"message": "pong"}
+def root(core: CoreDep) -> dict[str, str]:
+    return {"message": core.settings.server.root_message}

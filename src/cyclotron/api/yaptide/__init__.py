@@ -1,0 +1,1 @@
+"""The YAPTIDE face (spec/yaptide.md): accounts, simulations, results and worker reports."""

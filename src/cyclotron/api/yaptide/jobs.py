@@ -1,0 +1,270 @@
+"""Simulations: submit, status, cancel, list and delete (yaptide.md §3.9–§3.13, §3.18–§3.21)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from cyclotron.api.deps import CoreDep
+from cyclotron.api.yaptide.auth import AccountsDep, UserDep
+from cyclotron.api.yaptide.errors import JobStateConflict, YaptideRoute
+from cyclotron.api.yaptide.http import answer, job_id_param, json_object, query_int, require_keys
+from cyclotron.api.yaptide.shapes import job_status, list_item
+from cyclotron.domain.records import Caller
+from cyclotron.domain.states import JOB_TERMINAL, JobState
+from cyclotron.errors import ConflictError, Forbidden, InputError, ServiceUnavailable
+from cyclotron.services.accounts import UserRecord
+from cyclotron.services.cancellation import cancel_job
+from cyclotron.services.clusters import list_clusters, resolve_cluster
+from cyclotron.services.core import Core
+from cyclotron.services.deletion import delete_job
+from cyclotron.services.queries import JobRef
+from cyclotron.services.simulations import (
+    BATCH,
+    DIRECT,
+    EDITOR,
+    FILES,
+    MAX_TITLE,
+    SimulationRequest,
+    find_simulation,
+    list_simulations,
+    submit_simulation,
+)
+
+router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE simulations"])
+
+NO_CLUSTER_ACCESS = "Your account has no access to HPC clusters"
+MAX_PAGE_SIZE = 100
+ORDER_BY = {"start_time": False, "end_time": True}
+ORDER_TYPE = {"descend": True, "ascend": False}
+
+
+def _ntasks(value: Any) -> int:
+    if isinstance(value, bool):
+        raise InputError("ntasks must be an integer")
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise InputError("ntasks must be an integer")
+    return value
+
+
+def _request(user: UserRecord, body: Mapping[str, Any], platform: str) -> SimulationRequest:
+    require_keys(body, "ntasks", "sim_type", "input_type")
+    sim_type, input_type = body["sim_type"], body["input_type"]
+    if not isinstance(sim_type, str):
+        raise InputError("sim_type must be a string")
+    if not isinstance(input_type, str) or input_type.lower() not in (EDITOR, FILES):
+        raise InputError("input_type must be 'editor' or 'files'")
+    input_type = input_type.lower()
+    ntasks = _ntasks(body["ntasks"])
+    project = files = None
+    if input_type == EDITOR:
+        given = [body[k] for k in ("input_json", "sim_data") if body.get(k) is not None]
+        if not given:
+            raise InputError("input_type 'editor' requires input_json")
+        if len(given) == 2 and given[0] != given[1]:
+            raise InputError("input_json and sim_data differ; send one of them")
+        if not isinstance(given[0], dict):
+            raise InputError("input_json must be an object")
+        project = given[0]
+    else:
+        files = body.get("input_files")
+        if not files:
+            raise InputError("input_type 'files' requires input_files")
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise InputError("input_files must be an object of {file name: text}")
+    title = body.get("title")
+    if title is None:
+        meta = project.get("project") if project is not None else None
+        title = meta.get("title") if isinstance(meta, dict) else None
+    if title is None:
+        title = ""
+    if not isinstance(title, str) or len(title) > MAX_TITLE:
+        raise InputError(f"title must be text of at most {MAX_TITLE} characters")
+    return SimulationRequest(
+        owner_id=user.id,
+        sim_type=sim_type,
+        ntasks=ntasks,
+        input_type=input_type,
+        project=project,
+        files=files,
+        title=title,
+        platform=platform,
+    )
+
+
+async def _submit(
+    request: Request, core: Core, accounts: Any, user: UserRecord, platform: str
+) -> Response:
+    body = await json_object(request, core.settings.yaptide.max_body_bytes)
+    simulation = _request(user, body, platform)
+    if platform == BATCH:
+        options = body.get("batch_options") or {}
+        name = options.get("cluster_name") if isinstance(options, dict) else None
+        await run_in_threadpool(resolve_cluster, core, name)
+        raise ServiceUnavailable("Batch submission to clusters is not enabled on this server")
+    job = await run_in_threadpool(submit_simulation, core, accounts.keys, simulation)
+    return answer(request, {"message": "Job submitted", "job_id": job.yaptide_id}, 202)
+
+
+def _status(request: Request, core: Core, user: UserRecord) -> Response:
+    job = find_simulation(core, job_id_param(request), user.id)
+    return answer(request, job_status(job))
+
+
+def _cancel(request: Request, core: Core, user: UserRecord) -> Response:
+    job = find_simulation(core, job_id_param(request), user.id)
+    if job.state in JOB_TERMINAL:
+        return _cannot_cancel(request, job.state)
+    owner = Caller(user_id=user.id, admin=False)
+    try:
+        result = cancel_job(core, owner, JobRef(job_id=job.id), core.settings.api.cancel_wait)
+    except ConflictError:
+        current = find_simulation(core, job.yaptide_id or "", user.id)
+        return _cannot_cancel(request, current.state)
+    return answer(request, {"message": "Job canceled", "job_state": result.job.state.value})
+
+
+def _cannot_cancel(request: Request, state: JobState) -> Response:
+    body = {"message": f"Cannot cancel job which is in {state.value} state", "job_state": state}
+    return answer(request, body)
+
+
+def _require_cluster_access(user: UserRecord) -> None:
+    if not user.cluster_access:
+        raise Forbidden(NO_CLUSTER_ACCESS)
+
+
+@router.post("/jobs/direct", status_code=202, summary="Submit a simulation")
+async def submit_direct(
+    request: Request, core: CoreDep, accounts: AccountsDep, user: UserDep
+) -> Response:
+    return await _submit(request, core, accounts, user, DIRECT)
+
+
+@router.get("/jobs/direct", summary="A simulation's state and its tasks")
+def status_direct(request: Request, core: CoreDep, user: UserDep) -> Response:
+    return _status(request, core, user)
+
+
+@router.delete("/jobs/direct", summary="Cancel a simulation")
+def cancel_direct(request: Request, core: CoreDep, user: UserDep) -> Response:
+    return _cancel(request, core, user)
+
+
+@router.post("/jobs/batch", status_code=202, summary="Submit a simulation to a cluster")
+async def submit_batch(
+    request: Request, core: CoreDep, accounts: AccountsDep, user: UserDep
+) -> Response:
+    _require_cluster_access(user)
+    return await _submit(request, core, accounts, user, BATCH)
+
+
+@router.get("/jobs/batch", summary="A cluster simulation's state and its tasks")
+def status_batch(request: Request, core: CoreDep, user: UserDep) -> Response:
+    _require_cluster_access(user)
+    return _status(request, core, user)
+
+
+@router.delete("/jobs/batch", summary="Cancel a cluster simulation")
+def cancel_batch(request: Request, core: CoreDep, user: UserDep) -> Response:
+    _require_cluster_access(user)
+    return _cancel(request, core, user)
+
+
+@router.get("/jobs", summary="A simulation's state, whatever its platform")
+def status_any(request: Request, core: CoreDep, user: UserDep) -> Response:
+    return _status(request, core, user)
+
+
+def _states(raw: str | None) -> frozenset[JobState] | None:
+    if raw is None:
+        return None
+    names = [n.strip().upper() for n in raw.split(",") if n.strip()]
+    if not names:
+        return None
+    valid = {s.value for s in JobState}
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise InputError(
+            f"Unknown job_state {', '.join(unknown)}; valid: {', '.join(s.value for s in JobState)}"
+        )
+    return frozenset(JobState(n) for n in names)
+
+
+@router.get("/user/simulations", summary="The user's simulations, a page at a time")
+def user_simulations(request: Request, core: CoreDep, user: UserDep) -> Response:
+    page_size = query_int(request, "page_size", 6)
+    page_idx = query_int(request, "page_idx", 1)
+    if page_size < 1:
+        raise InputError("page_size must be an integer >= 1")
+    if page_idx < 1:
+        raise InputError("page_idx must be an integer >= 1")
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    order_by = request.query_params.get("order_by") or "start_time"
+    order_type = request.query_params.get("order_type") or "descend"
+    if order_by not in ORDER_BY:
+        raise InputError("order_by must be 'start_time' or 'end_time'")
+    if order_type not in ORDER_TYPE:
+        raise InputError("order_type must be 'descend' or 'ascend'")
+    page = list_simulations(
+        core,
+        user.id,
+        _states(request.query_params.get("job_state")),
+        order_by_end=ORDER_BY[order_by],
+        descending=ORDER_TYPE[order_type],
+        offset=(page_idx - 1) * page_size,
+        limit=page_size,
+    )
+    server = core.settings.yaptide.server_name
+    return answer(
+        request,
+        {
+            "message": "User simulations",
+            "simulations": [list_item(job, server) for job in page.items],
+            "page_count": math.ceil(page.total / page_size),
+            "simulations_count": page.total,
+        },
+    )
+
+
+@router.delete("/user/simulations", summary="Delete a finished simulation")
+def delete_simulation(request: Request, core: CoreDep, user: UserDep) -> Response:
+    job = find_simulation(core, job_id_param(request), user.id)
+    if job.state not in JOB_TERMINAL:
+        raise JobStateConflict(
+            f"Cannot delete a job in {job.state.value} state; cancel it first", job.state.value
+        )
+    try:
+        delete_job(core, Caller(user_id=user.id, admin=False), JobRef(job_id=job.id))
+    except ConflictError as exc:
+        raise JobStateConflict(exc.message, job.state.value) from exc
+    return answer(request, {"message": "Simulation deleted"})
+
+
+@router.post("/user/update", summary="Update the user's profile or password")
+async def update_user(
+    request: Request, core: CoreDep, accounts: AccountsDep, user: UserDep
+) -> Response:
+    body = await json_object(request, core.settings.yaptide.max_body_bytes)
+    await run_in_threadpool(accounts.update_user, user, body)
+    return answer(request, {"message": "User updated"})
+
+
+@router.get("/clusters", summary="Clusters the user may send simulations to")
+def clusters(request: Request, core: CoreDep, user: UserDep) -> Response:
+    _require_cluster_access(user)
+    found = [
+        {"cluster_name": c.name, "display_name": c.display_name, "available": c.available}
+        for c in list_clusters(core)
+    ]
+    return answer(request, {"message": "Available clusters", "clusters": found})
+
+
+__all__ = ["router", "select"]
