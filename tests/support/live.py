@@ -137,12 +137,14 @@ class LiveServer:
 
 
 @contextmanager
-def serving(backend: str, workdir: Path, config: dict[str, Any]) -> Iterator[LiveServer]:
+def serving(
+    backend: str, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """A started server on a fresh database of ``backend``; stopped and dropped afterwards."""
     from support.databases import database_url
 
     with database_url(backend, workdir) as url:
-        live = LiveServer(workdir, url, config).start()
+        live = LiveServer(workdir, url, config, env).start()
         try:
             yield live
         finally:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from cyclotron import __version__
-from cyclotron.cli import files, keys, native
+from cyclotron.cli import accounts, files, keys, native
 from cyclotron.errors import ConfigError
 from cyclotron.settings import Settings, load_settings
 
@@ -21,6 +21,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
+app.add_typer(accounts.users_app, name="users")
+app.add_typer(accounts.clusters_app, name="clusters")
 files.register(app)
 native.register(app)
 err = Console(stderr=True)
