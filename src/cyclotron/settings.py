@@ -118,8 +118,9 @@ class YaptideSettings(BaseModel):
     server_name: str = "Cyclotron"
     registration: bool = True
     min_password_length: int = Field(8, ge=1, le=1024)
-    # Token signing secret; when unset, one is created in the data directory and kept.
-    jwt_secret: SecretStr | None = None
+    # Token signing secret (32 bytes or more); when unset, one is created in the data
+    # directory and kept.
+    jwt_secret: SecretStr | None = Field(None, min_length=32)
     access_minutes: float = Field(10.0, gt=0)
     keycloak_access_minutes: float = Field(30.0, gt=0)
     refresh_minutes: float = Field(120.0, gt=0)

@@ -20,6 +20,10 @@ ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 ALLOWED_HEADERS = ("content-type", "authorization")
 AUTH_COOKIES = ("access_token", "refresh_token")
 WRITES = {"POST", "PUT", "DELETE"}
+# The face's own paths, served alike with and without a trailing slash.
+FACE_ROOTS = frozenset(
+    {"auth", "jobs", "results", "estimators", "inputs", "logfiles", "user", "clusters", "tasks"}
+)
 
 
 def _is_native(path: str) -> bool:
@@ -50,7 +54,7 @@ class FaceCors:
             await self.native(scope, receive, send)
             return
         path = scope["path"]
-        if len(path) > 1 and path.endswith("/"):
+        if len(path) > 1 and path.endswith("/") and path.split("/")[1] in FACE_ROOTS:
             scope = dict(scope, path=path.rstrip("/") or "/")
             scope["raw_path"] = scope["path"].encode()
         headers = Headers(scope=scope)
