@@ -204,6 +204,9 @@ def submit_simulation(core: Core, keys: SigningKeys, request: SimulationRequest)
 
 def find_simulation(core: Core, simulation_id: str, owner_id: int | None) -> JobRecord:
     """The job with its tasks; 404 unknown, 403 another user's (when ``owner_id`` is given)."""
+    if "\x00" in simulation_id:
+        # No id holds NUL, and PostgreSQL refuses it in a query parameter (a 500 otherwise).
+        raise NotFound(NOT_FOUND)
     with core.db.transaction(write=False) as session:
         row = session.scalar(select(JobRow).where(JobRow.yaptide_id == simulation_id))
         if row is None:

@@ -42,6 +42,7 @@ from cyclotron.storage.transitions import (
 log = logging.getLogger(__name__)
 
 MAX_BULK = 1000
+UNKNOWN_SIMULATION = "Simulation does not exist"
 WORKER_TASK_STATES = {"RUNNING", "COMPLETED", "FAILED"}
 WORKER_JOB_STATES = {"RUNNING", "MERGING_QUEUED", "MERGING_RUNNING", "COMPLETED", "FAILED"}
 _ORDER = {JobState.PENDING: 0, JobState.RUNNING: 1, JobState.MERGING_QUEUED: 2}
@@ -84,7 +85,10 @@ class Authorised:
 
 def authorise(core: Core, simulation_id: str, update_key: str) -> Authorised:
     """404 for an unknown simulation, 403 for a key that is not this job's (in that order)."""
-    job = find_simulation(core, simulation_id, owner_id=None)
+    try:
+        job = find_simulation(core, simulation_id, owner_id=None)
+    except NotFound as exc:
+        raise NotFound(UNKNOWN_SIMULATION) from exc
     check_update_key(core, job, update_key_digest(core, job.id), update_key)
     return Authorised(job)
 

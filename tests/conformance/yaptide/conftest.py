@@ -5,70 +5,25 @@ test double (``support.shieldhit_double``), which converts the fixture projects 
 their real results; ``failing`` and ``flaky`` are the same double with failing tasks, and
 ``reported`` runs its tasks nowhere: workers report them through the worker routes.
 Users ``alice`` and ``bob`` exist; ``alice`` and ``bob`` are logged-in clients.
+The helpers live in ``support.yaptide`` (benchmarks and other suites use them too).
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from contextlib import closing
 
 import httpx
 import pytest
 from support.databases import BACKENDS
-from support.live import LiveServer, serving
-
-from cyclotron.services.simulations import update_key_for
-from cyclotron.services.tokens import SigningKeys
-
-TESTS_DIR = Path(__file__).resolve().parents[2]
-FIXTURES = TESTS_DIR.parent.parent / "shared" / "fixtures" / "yaptide"
-UI_ORIGIN = "http://127.0.0.1:3000"
-PASSWORD = "s3cret-pass"
-JOB_ID = (
-    r"^\d{8}-\d{6}-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-    r"(DIRECT|BATCH)$"
-)
-TERMINAL = {"COMPLETED", "FAILED", "CANCELED"}
-
-DOUBLE = "support.shieldhit_double:ShieldhitTestDouble"
-BASE_CONFIG: dict[str, Any] = {
-    "server": {"root_message": "Hello World!"},
-    "dispatch": {"interval": 0.2},
-    "executors": {"local": {"max_parallel": 4}},
-    "services": {
-        "shieldhit": {"plugin": DOUBLE, "seconds": 1.0, "max_runs": 4, "runs_per_user": 4},
-        "failing": {"plugin": DOUBLE, "seconds": 0.5, "fail_tasks": "all"},
-        "flaky": {"plugin": DOUBLE, "seconds": 0.5, "fail_tasks": [2], "runs_per_user": 4},
-        "reported": {"plugin": DOUBLE, "executor": "external"},
-    },
-}
+from support.live import LiveServer
+from support.yaptide import FIXTURES, FIXTURES_ABSENT, login, yaptide_server
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _fixtures_present() -> None:
     if not FIXTURES.is_dir():
-        pytest.skip(f"the shared YAPTIDE fixtures are absent ({FIXTURES})")
-
-
-def fixture_body(name: str = "captured_post_jobs_direct_from_ex1.json", **changes: Any) -> dict:
-    """A captured UI request body (``fixtures/yaptide``), with keys changed or added."""
-    body: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    body.update(copy.deepcopy(changes))
-    return body
-
-
-def merged_config(extra: dict[str, Any]) -> dict[str, Any]:
-    config = copy.deepcopy(BASE_CONFIG)
-    for section, values in extra.items():
-        if isinstance(values, dict) and isinstance(config.get(section), dict):
-            config[section].update(values)
-        else:
-            config[section] = values
-    return config
+        pytest.skip(FIXTURES_ABSENT)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -78,29 +33,19 @@ def server(
     """A server configured by BASE_CONFIG and the test module's optional ``CONFIG``."""
     name = request.module.__name__.rsplit(".", 1)[-1]
     workdir = tmp_path_factory.mktemp(f"{name}-{request.param}")
-    config = merged_config(getattr(request.module, "CONFIG", {}))
-    with serving(str(request.param), workdir, config, {"PYTHONPATH": str(TESTS_DIR)}) as live:
+    with yaptide_server(str(request.param), workdir, getattr(request.module, "CONFIG", {})) as live:
         yield live
-
-
-def login(server: LiveServer, username: str, password: str = PASSWORD) -> httpx.Client:
-    """A client holding ``username``'s cookies (registering the user first if needed)."""
-    client = server.client()
-    client.put("/auth/register", json={"username": username, "password": password})
-    answer = client.post("/auth/login", json={"username": username, "password": password})
-    assert answer.status_code == 202, answer.text
-    return client
 
 
 @pytest.fixture(scope="module")
 def alice(server: LiveServer) -> Iterator[httpx.Client]:
-    with login(server, "alice") as client:
+    with closing(login(server, "alice")) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def bob(server: LiveServer) -> Iterator[httpx.Client]:
-    with login(server, "bob") as client:
+    with closing(login(server, "bob")) as client:
         yield client
 
 
@@ -108,54 +53,3 @@ def bob(server: LiveServer) -> Iterator[httpx.Client]:
 def anonymous(server: LiveServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
-
-
-def submit(client: httpx.Client, ntasks: int = 3, **changes: Any) -> str:
-    """Submit the captured ex1 editor body; the new job's id."""
-    answer = client.post("/jobs/direct", json=fixture_body(ntasks=ntasks, **changes))
-    assert answer.status_code == 202, answer.text
-    job_id: str = answer.json()["job_id"]
-    return job_id
-
-
-def status(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    answer = client.get("/jobs/direct", params={"job_id": job_id})
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def wait_for(
-    client: httpx.Client,
-    job_id: str,
-    done: Callable[[dict[str, Any]], bool] = lambda s: s["job_state"] in TERMINAL,
-    timeout: float = 90.0,
-) -> dict[str, Any]:
-    """Poll the job's status until ``done`` holds (default: the job ended)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        current = status(client, job_id)
-        if done(current):
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} did not get there in {timeout} s: {current}")
-        time.sleep(0.2)
-
-
-def update_key(server: LiveServer, job_id: str) -> str:
-    """The job's update key, as the server hands it to the job's workers."""
-    return update_key_for(SigningKeys.in_directory(server.data_dir), job_id)
-
-
-def assert_cors(answer: httpx.Response, origin: str = UI_ORIGIN) -> None:
-    assert answer.headers.get("access-control-allow-origin") == origin
-    assert answer.headers.get("access-control-allow-credentials") == "true"
-    assert "origin" in answer.headers.get("vary", "").lower()
-
-
-def assert_error(answer: httpx.Response, status_code: int) -> dict[str, Any]:
-    assert answer.status_code == status_code, answer.text
-    body: dict[str, Any] = answer.json()
-    assert isinstance(body.get("message"), str) and body["message"]
-    assert body["status_code"] == status_code
-    return body

@@ -14,7 +14,10 @@ from cyclotron.domain.primaries import (
     with_nstat,
 )
 
-BEAM = "RNDSEED      \t89736501     ! Random seed\nNSTAT       666    0       ! NSTAT, Step of saving\n"
+BEAM = (
+    "RNDSEED      \t89736501     ! Random seed\n"
+    "NSTAT       666    0       ! NSTAT, Step of saving\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep
@@ -265,6 +264,3 @@ def clusters(request: Request, core: CoreDep, user: UserDep) -> Response:
         for c in list_clusters(core)
     ]
     return answer(request, {"message": "Available clusters", "clusters": found})
-
-
-__all__ = ["router", "select"]
