@@ -45,8 +45,13 @@ MAX_BULK = 1000
 UNKNOWN_SIMULATION = "Simulation does not exist"
 WORKER_TASK_STATES = {"RUNNING", "COMPLETED", "FAILED"}
 WORKER_JOB_STATES = {"RUNNING", "MERGING_QUEUED", "MERGING_RUNNING", "COMPLETED", "FAILED"}
-_ORDER = {JobState.PENDING: 0, JobState.RUNNING: 1, JobState.MERGING_QUEUED: 2}
-_ORDER[JobState.MERGING_RUNNING] = 3
+# How far along an active job is: a worker's report never moves it back.
+_ORDER = {
+    JobState.PENDING: 0,
+    JobState.RUNNING: 1,
+    JobState.MERGING_QUEUED: 2,
+    JobState.MERGING_RUNNING: 3,
+}
 
 
 def parse_time(value: Any) -> datetime:
