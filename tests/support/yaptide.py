@@ -71,11 +71,15 @@ def merged_config(extra: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def yaptide_server(
-    backend: str, workdir: Path, extra: dict[str, Any] | None = None
+    backend: str,
+    workdir: Path,
+    extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     """A started server configured by BASE_CONFIG and ``extra``, on a fresh ``backend`` database."""
     config = merged_config(extra or {})
-    with serving(backend, workdir, config, {"PYTHONPATH": str(TESTS_DIR)}) as live:
+    environment = {"PYTHONPATH": str(TESTS_DIR), **(env or {})}
+    with serving(backend, workdir, config, environment) as live:
         yield live
 
 

@@ -21,6 +21,10 @@ class TaskCommand:
 
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
+    # Sent first when the task is cancelled, for engines that save what they have on a
+    # signal (SHIELD-HIT12A and SIGUSR1); the usual stop follows after ``save_seconds``.
+    save_signal: int | None = None
+    save_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ class SimulatorPlugin(ABC):
     def parse_progress(self, line: str) -> ProgressReport | None:
         """Progress found in one line of the task's output, if any."""
         return None
+
+    def collect_task(self, workdir: Path) -> None:  # noqa: B027 - optional hook
+        """Read what a successful run left in ``workdir`` (raise PluginError if unusable)."""
 
     def merge(self, job_dir: Path, completed: list[int]) -> None:  # noqa: B027 - optional hook
         """Combine the completed tasks' outputs into ``job_dir/results``."""

@@ -19,6 +19,7 @@ class ErrorKind:
     LOST = "lost"  # lease expired with no attempt left
     EXECUTOR = "executor"  # the executor could not start it
     MERGE = "merge"
+    OUTPUT = "output"  # the run ended well but left outputs the plug-in cannot read
 
 
 @dataclass(frozen=True)

@@ -149,9 +149,10 @@ def _checked_page(page: object, where: str) -> dict[str, Any]:
     values = _values(data, f"{where}, data")
     if not (isinstance(data.get("name"), str) and isinstance(data.get("unit"), str)):
         raise EstimatorError(f"{where}: data name and unit must be strings")
-    if dimensions == 0 and len(values) == 1 and isinstance(values[0], list):
-        values = values[0]  # [[v]] from older writers
-    if page_normalization(page) != CONCATENATED:
+    concatenated = page_normalization(page) == CONCATENATED
+    if dimensions == 0 and len(values) == 1 and isinstance(values[0], list) and not concatenated:
+        values = values[0]  # [[v]] from older writers (a one-record phase space stays a list)
+    if not concatenated:
         if len(values) != math.prod(lengths):
             raise EstimatorError(
                 f"{where}: {len(values)} values, but the axes hold {math.prod(lengths)} bins"

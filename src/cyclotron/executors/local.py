@@ -194,6 +194,19 @@ class LocalExecutor(Executor):
         if entry.stop_reason is not None or entry.done.is_set():
             return
         entry.stop_reason = reason
+        command = entry.run.command
+        if reason == "cancelled" and command.save_signal is not None:
+            # Let the engine save its results first; stop it as usual afterwards.
+            signal_group(entry.proc.pid, command.save_signal)
+            entry.kill_timer = threading.Timer(command.save_seconds, self._terminate, (entry,))
+            entry.kill_timer.daemon = True
+            entry.kill_timer.start()
+            return
+        self._terminate(entry)
+
+    def _terminate(self, entry: _Running) -> None:
+        if entry.done.is_set():
+            return
         pgid = entry.proc.pid
         signal_group(pgid, signal.SIGTERM)
         entry.kill_timer = threading.Timer(self._grace, signal_group, (pgid, signal.SIGKILL))

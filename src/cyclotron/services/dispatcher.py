@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from cyclotron.domain.ports import TaskCommand, TaskOutcome, TaskRun
+from cyclotron.domain.ports import TaskOutcome, TaskRun
 from cyclotron.domain.records import ErrorKind
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
@@ -209,7 +210,7 @@ def _task_run(
         workdir=workdir,
         stdout_path=core.files.log_path(job_id, index, "stdout"),
         stderr_path=core.files.log_path(job_id, index, "stderr"),
-        command=TaskCommand(argv=command.argv, env=env),
+        command=replace(command, env=env),
         time_limit=service.settings.time_limit,
     )
 

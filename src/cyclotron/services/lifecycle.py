@@ -166,8 +166,20 @@ class TaskLifecycle:
                 data["stage"] = report.stage
             append_event(session, run.job_id, "progress", data, task_index=run.task_index)
 
+    def _collect(self, run: TaskRun) -> str | None:
+        """Let the plug-in read what a successful run left; why it could not, if it could not."""
+        try:
+            self.core.catalog.get(run.service).plugin.collect_task(run.workdir)
+        except PluginError as exc:
+            return exc.message
+        except Exception as exc:
+            log.exception("collecting task %s/%s failed", run.job_id, run.task_index)
+            return f"its outputs could not be read: {exc}"
+        return None
+
     def task_finished(self, run: TaskRun, outcome: TaskOutcome) -> None:
         merge = False
+        output_error = self._collect(run) if outcome.succeeded else None
         now = utcnow()
         self._observe(run, outcome)
         with self.core.db.transaction() as session:
@@ -189,7 +201,7 @@ class TaskLifecycle:
                     attempt=run.attempt - 1,
                     **cleared,
                 )
-            elif outcome.succeeded:
+            elif outcome.succeeded and output_error is None:
                 won = change_task_state(
                     session,
                     run.job_id,
@@ -202,7 +214,11 @@ class TaskLifecycle:
                 )
                 merge = won and settle_job(self.core, session, run.job_id)
             elif not outcome.cancelled:
-                message, kind = failure_message(run, outcome)
+                message, kind = (
+                    (output_error, ErrorKind.OUTPUT)
+                    if output_error is not None
+                    else failure_message(run, outcome)
+                )
                 won = change_task_state(
                     session,
                     run.job_id,

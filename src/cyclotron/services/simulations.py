@@ -88,10 +88,13 @@ def available_services(core: Core) -> list[str]:
 def _service_for(core: Core, sim_type: str) -> str:
     name = sim_type.lower()
     available = available_services(core)
-    if name not in available:
-        listed = ", ".join(available) or "none"
-        raise InputError(f"Unsupported sim_type '{sim_type}'. Available: {listed}")
-    return name
+    if name in available:
+        return name
+    listed = ", ".join(available) or "none"
+    if name in core.catalog.names():
+        reason = core.catalog.unavailable_reason(name)
+        raise InputError(f"sim_type '{sim_type}' is unavailable: {reason}. Available: {listed}")
+    raise InputError(f"Unsupported sim_type '{sim_type}'. Available: {listed}")
 
 
 def _project_primaries(project: Mapping[str, Any]) -> int | None:
