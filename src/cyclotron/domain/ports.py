@@ -25,6 +25,9 @@ class TaskCommand:
     # signal (SHIELD-HIT12A and SIGUSR1); the usual stop follows after ``save_seconds``.
     save_signal: int | None = None
     save_seconds: float = 2.0
+    # Files (globs relative to the working directory) whose new lines are read for progress
+    # as well as stdout, for engines that report progress only in a file (FLUKA's .out).
+    progress_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class SimulatorPlugin(ABC):
     def parse_progress(self, line: str) -> ProgressReport | None:
         """Progress found in one line of the task's output, if any."""
         return None
+
+    def progress_parser(self) -> ProgressParser:
+        """A parser for one task's output; plug-ins whose progress spans lines keep state in it."""
+        return self.parse_progress
 
     def collect_task(self, workdir: Path) -> None:  # noqa: B027 - optional hook
         """Read what a successful run left in ``workdir`` (raise PluginError if unusable)."""

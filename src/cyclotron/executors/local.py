@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, ClassVar
 
 from cyclotron.domain.ports import (
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 2048
 PROGRESS_INTERVAL = 1.0
+TAIL_INTERVAL = 0.5  # how often progress files are looked at
 TASK_KEY_VARIABLE = "CYCLOTRON_TASK_KEY"
 ENVIRON_READ_TRIES = 5
 # Variables of the server that a task must never see (keys, database credentials).
@@ -260,12 +262,21 @@ class LocalExecutor(Executor):
                     target=self._pump, args=(proc.stdout, out, run, parse_progress), daemon=True
                 )
                 pump.start()
+                tail = None
+                if run.command.progress_files:
+                    tail = threading.Thread(
+                        target=self._tail, args=(entry, parse_progress), daemon=True
+                    )
+                    tail.start()
                 if not self._report_start(run, proc.pid):
                     self._stop(entry, "cancelled")
                 exit_code = self._wait(entry)
                 # Whatever run.sh left behind in its group ends with it.
                 signal_group(proc.pid, signal.SIGKILL)
                 pump.join(timeout=5)
+                entry.done.set()
+                if tail is not None:
+                    tail.join(timeout=5)
             finally:
                 if entry.kill_timer is not None:
                     entry.kill_timer.cancel()
@@ -330,6 +341,35 @@ class LocalExecutor(Executor):
         except Exception:
             log.exception("could not renew the lease of %s/%s", run.job_id, run.task_index)
             return True
+
+    def _tail(self, entry: _Running, parse_progress: ProgressParser) -> None:
+        """Read new lines of the command's progress files until the task ends."""
+        run = entry.run
+        offsets: dict[Path, int] = {}
+        carry: dict[Path, bytes] = {}
+        last_sent = 0.0
+        pending: ProgressReport | None = None
+        while True:
+            finished = entry.done.wait(TAIL_INTERVAL)
+            for pattern in run.command.progress_files:
+                for path in sorted(run.workdir.glob(pattern)):
+                    try:
+                        with path.open("rb") as handle:
+                            handle.seek(offsets.get(path, 0))
+                            chunk = handle.read(1024 * 1024)
+                    except OSError:
+                        continue
+                    offsets[path] = offsets.get(path, 0) + len(chunk)
+                    lines = (carry.get(path, b"") + chunk).split(b"\n")
+                    carry[path] = lines.pop()
+                    for line in lines:
+                        report = parse_progress(line.decode("utf-8", errors="replace"))
+                        pending = report or pending
+            if pending is not None and time.monotonic() - last_sent >= PROGRESS_INTERVAL:
+                self._report_progress(run, pending)
+                pending, last_sent = None, time.monotonic()
+            if finished:
+                return
 
     def _pump(
         self, pipe: IO[bytes], out: IO[bytes], run: TaskRun, parse_progress: ProgressParser

@@ -101,7 +101,7 @@ class Dispatcher:
             for run, _ in claim_tasks(self.core, services, executor.free_slots()):
                 service = self.core.catalog.get(run.service)
                 try:
-                    executor.submit(run, service.plugin.parse_progress)
+                    executor.submit(run, service.plugin.progress_parser())
                 except Exception as exc:
                     log.exception("executor %s refused %s/%s", name, run.job_id, run.task_index)
                     self.lifecycle.task_finished(
