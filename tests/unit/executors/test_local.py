@@ -13,6 +13,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -524,3 +525,38 @@ def test_stderr_tail_of_undecodable_or_missing_file(tmp_path: Path) -> None:
     path.write_bytes(b"bad \xff byte")
     assert stderr_tail(path) == "bad \ufffd byte"
     assert stderr_tail(tmp_path / "missing") == ""
+
+
+# --- engines that report in files, or save on a signal -------------------------------------
+
+
+def test_progress_is_also_read_from_the_commands_progress_files(
+    tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
+) -> None:
+    def parse(line: str) -> ProgressReport | None:
+        match = re.fullmatch(r"done (\d+) of (\d+)", line.strip())
+        return ProgressReport(float(match[1]), float(match[2])) if match else None
+
+    script = "for i in 1 2 3 4; do echo done $i of 4 >> run/engine.out; sleep 0.4; done"
+    run = make_run(tmp_path, f"mkdir run; {script}")
+    run = replace(run, command=replace(run.command, progress_files=("run/*.out",)))
+    executor.submit(run, parse)
+    assert reporter.outcome(run).succeeded
+    assert reporter.progress, "no progress read from the file"
+    assert reporter.progress[-1] == ProgressReport(4.0, 4.0)  # the last line, after the end
+    assert 2 <= len(reporter.progress) <= 4  # throttled to about one a second
+
+
+def test_cancel_first_sends_the_save_signal_then_stops_the_group(
+    tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
+) -> None:
+    script = "trap 'echo saved > saved' USR1; echo ready > ready; while true; do sleep 0.1; done"
+    run = make_run(tmp_path, script)
+    run = replace(run, command=replace(run.command, save_signal=signal.SIGUSR1, save_seconds=0.5))
+    executor.submit(run, no_progress)
+    wait_until(lambda: (run.workdir / "ready").exists(), "the task to start")
+    executor.cancel(run.job_id)
+    assert executor.wait_stopped(run.job_id, PATIENCE)
+    assert (run.workdir / "saved").read_text() == "saved\n"
+    outcome = reporter.outcome(run)
+    assert outcome.cancelled and outcome.exit_code == -signal.SIGTERM
