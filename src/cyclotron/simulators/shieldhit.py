@@ -23,6 +23,8 @@ from cyclotron.domain.primaries import nstat_of, split_primaries, with_nstat
 from cyclotron.errors import PluginError
 from cyclotron.estimators.merge import MergeError
 from cyclotron.estimators.store import TASK_FILE, merge_task_files, write_results
+from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.shieldhit import shieldhit_files
 from cyclotron.simulators.outputs import OutputError, read_task_outputs
 
 REQUIRED_FILES = ("beam.dat", "mat.dat", "geo.dat", "detect.dat")
@@ -42,7 +44,7 @@ def write_task_estimators(workdir: Path, estimators: list[dict[str, Any]]) -> No
 class ShieldhitSimulator(SimulatorPlugin):
     name: ClassVar[str] = "shieldhit"
     description: ClassVar[str] = "SHIELD-HIT12A particle transport (the site's own executable)"
-    input_kinds: ClassVar[tuple[str, ...]] = ("files",)
+    input_kinds: ClassVar[tuple[str, ...]] = ("files", "editor")
     result_kind: ClassVar[str] = "estimators"
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -62,6 +64,12 @@ class ShieldhitSimulator(SimulatorPlugin):
         if self._resolved() is None:
             return f"the SHIELD-HIT12A executable {self.executable!r} is not an executable file"
         return None
+
+    def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
+        try:
+            return shieldhit_files(project)
+        except ConversionError as exc:
+            raise PluginError(f"Cannot convert the project for SHIELD-HIT12A: {exc}") from exc
 
     def validate(self, input_dir: Path) -> None:
         missing = [name for name in REQUIRED_FILES if not (input_dir / name).is_file()]

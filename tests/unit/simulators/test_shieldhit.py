@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -95,3 +96,17 @@ def test_collect_reads_the_outputs_or_says_why_it_cannot(tmp_path: Path) -> None
     (workdir / "fluence_0001.bdo").write_bytes(b"")
     with pytest.raises(PluginError, match="fluence_0001.bdo"):
         plugin.collect_task(workdir)
+
+
+def test_editor_projects_convert_for_the_whole_job_or_are_refused_by_name() -> None:
+    example = FIXTURES.parent / "yaptide" / "ex1.json"
+    if not example.is_file():
+        pytest.skip(f"the shared YAPTIDE fixtures are absent ({example})")
+    project = json.loads(example.read_text())["input"]["inputJson"]
+    files = ShieldhitSimulator({}).editor_files(project)
+    assert {"beam.dat", "mat.dat", "geo.dat", "detect.dat", "info.json"} <= set(files)
+    assert nstat_of(files["beam.dat"]) == project["beam"]["numberOfParticles"]
+    broken = json.loads(json.dumps(project))
+    broken["beam"]["particle"] = {"id": 26, "name": "Electron", "a": 0, "z": -1}
+    with pytest.raises(PluginError, match="Electron"):
+        ShieldhitSimulator({}).editor_files(broken)
