@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from cyclotron.domain.ports import ProgressReport, SimulatorPlugin, TaskCommand
 from cyclotron.domain.primaries import split_primaries, start_of
 from cyclotron.errors import PluginError
 from cyclotron.estimators.merge import MergeError
 from cyclotron.estimators.store import merge_task_files, write_results
+from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.fluka import fluka_files
 from cyclotron.simulators.outputs import OutputError, read_task_outputs
 from cyclotron.simulators.shieldhit import write_task_estimators
 
@@ -85,8 +87,14 @@ class FlukaProgress:
 class FlukaSimulator(SimulatorPlugin):
     name: ClassVar[str] = "fluka"
     description: ClassVar[str] = "FLUKA particle transport (the site's own rfluka)"
-    input_kinds: ClassVar[tuple[str, ...]] = ("files",)
+    input_kinds: ClassVar[tuple[str, ...]] = ("files", "editor")
     result_kind: ClassVar[str] = "estimators"
+
+    def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
+        try:
+            return fluka_files(project)
+        except ConversionError as exc:
+            raise PluginError(f"Cannot convert the project for FLUKA: {exc}") from exc
 
     def _resolved(self) -> str | None:
         executable = self.options.get("executable")

@@ -106,3 +106,16 @@ def test_collect_reads_the_units_of_a_real_run(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(PluginError, match="no \\*_fort"):
         FlukaSimulator({}).collect_task(empty)
+
+
+def test_editor_projects_convert_for_the_whole_job_or_are_refused_by_name() -> None:
+    examples = FIXTURES.parent / "yaptide"
+    if not (examples / "ex7.json").is_file():
+        pytest.skip(f"the shared YAPTIDE fixtures are absent ({examples})")
+    project = json.loads((examples / "ex7.json").read_text())["input"]["inputJson"]
+    files = FlukaSimulator({}).editor_files(project)
+    assert set(files) == {"fl_sim.inp", "info.json"}
+    assert start_of(files["fl_sim.inp"]) == project["beam"]["numberOfParticles"]
+    shieldhit_project = json.loads((examples / "ex1.json").read_text())["input"]["inputJson"]
+    with pytest.raises(PluginError, match="Cannot convert the project for FLUKA"):
+        FlukaSimulator({}).editor_files(shieldhit_project)
