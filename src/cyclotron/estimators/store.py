@@ -37,6 +37,15 @@ def read_task_estimators(task_dir: Path) -> list[dict[str, Any]]:
         raise MergeError(f"{path.name}: {exc}") from exc
 
 
+def write_task_estimators(task_dir: Path, estimators: list[dict[str, Any]]) -> None:
+    """One task's estimators, written atomically where ``merge_task_files`` reads them."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    path = task_dir / TASK_FILE
+    temporary = path.with_name(f".{TASK_FILE}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"estimators": estimators}), encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def merge_task_files(job_dir: Path, completed: Sequence[int]) -> list[dict[str, Any]]:
     """Merge the completed tasks' estimators (task directories ``tasks/<index>``)."""
     outputs = [(i, read_task_estimators(job_dir / "tasks" / str(i))) for i in sorted(completed)]

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +20,7 @@ from cyclotron.domain.records import ErrorKind, JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, TASK_TERMINAL, JobStage, JobState, TaskState
 from cyclotron.errors import ConflictError, InputError, NotFound
 from cyclotron.estimators.model import EstimatorError, validate_estimators
-from cyclotron.estimators.store import TASK_FILE, read_results, write_results
+from cyclotron.estimators.store import read_results, write_results, write_task_estimators
 from cyclotron.services.core import Core
 from cyclotron.services.lifecycle import merge_job, settle_job
 from cyclotron.services.logtexts import store_log_texts
@@ -332,11 +331,7 @@ def store_results(core: Core, job: JobRecord, body: Mapping[str, Any]) -> str:
         index = task_index(raw_task)
         if not any(t.index == index for t in job.tasks):
             raise NotFound(f"Task {raw_task} does not exist")
-        path: Path = core.files.task_dir(job.id, index) / TASK_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{TASK_FILE}.tmp")
-        temporary.write_text(json.dumps({"estimators": estimators}), encoding="utf-8")
-        temporary.replace(path)
+        write_task_estimators(core.files.task_dir(job.id, index), estimators)
         return "Results saved"
     results_dir = core.files.results_dir(job.id)
     with core.db.transaction() as session:

@@ -9,25 +9,19 @@ files a run leaves are read with pymchelper; estimators are named by their unit 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cyclotron.domain.ports import ProgressReport, SimulatorPlugin, TaskCommand
+from cyclotron.domain.ports import ProgressReport, TaskCommand
 from cyclotron.domain.primaries import split_primaries, start_of
 from cyclotron.errors import PluginError
-from cyclotron.estimators.merge import MergeError
-from cyclotron.estimators.store import merge_task_files, write_results
 from cyclotron.simulators.converters import ConversionError
 from cyclotron.simulators.converters.fluka import fluka_files
-from cyclotron.simulators.outputs import OutputError, read_task_outputs
-from cyclotron.simulators.shieldhit import write_task_estimators
+from cyclotron.simulators.engine import ExecutableEngine
 
 CARD = 10  # FLUKA fixed format: the keyword, then six fields of ten columns
-OUTPUTS = ("*_fort.*",)
 PROGRESS_HEADER = "1NUMBER OF BEAM"
 NUMBERS = re.compile(r"^\s*(\d+)\s+(\d+)\b")
 
@@ -84,32 +78,19 @@ class FlukaProgress:
         return ProgressReport(done=float(done), total=float(done + left))
 
 
-class FlukaSimulator(SimulatorPlugin):
+class FlukaSimulator(ExecutableEngine):
     name: ClassVar[str] = "fluka"
     description: ClassVar[str] = "FLUKA particle transport (the site's own rfluka)"
     input_kinds: ClassVar[tuple[str, ...]] = ("files", "editor")
-    result_kind: ClassVar[str] = "estimators"
+    engine: ClassVar[str] = "FLUKA"
+    outputs_named: ClassVar[str] = "*_fort.<unit>"
+    outputs: ClassVar[tuple[str, ...]] = ("*_fort.*",)
 
     def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
         try:
             return fluka_files(project)
         except ConversionError as exc:
             raise PluginError(f"Cannot convert the project for FLUKA: {exc}") from exc
-
-    def _resolved(self) -> str | None:
-        executable = self.options.get("executable")
-        if not executable:
-            return None
-        found = shutil.which(str(executable))
-        return found if found and os.access(found, os.X_OK) else None
-
-    def unavailable_reason(self) -> str | None:
-        executable = self.options.get("executable")
-        if not executable:
-            return "the FLUKA rfluka executable is not configured (set executable)"
-        if self._resolved() is None:
-            return f"the FLUKA executable {str(executable)!r} is not an executable file"
-        return None
 
     @staticmethod
     def _input(directory: Path) -> Path:
@@ -131,26 +112,10 @@ class FlukaSimulator(SimulatorPlugin):
             raise PluginError("the FLUKA input has no START card")
         share = split_primaries(total, min(ntasks, total))[min(task_index, total - 1)]
         path.write_text(with_task_cards(text, share, task_index + 1), encoding="utf-8")
-        executable = self._resolved() or str(self.options.get("executable"))
         return TaskCommand(
-            argv=(executable, "-M", "1", path.stem),
+            argv=(self.resolved_executable(), "-M", "1", path.stem),
             progress_files=("*.out", "fluka_*/*.out"),
         )
 
     def progress_parser(self) -> Callable[[str], ProgressReport | None]:
         return FlukaProgress()
-
-    def collect_task(self, workdir: Path) -> None:
-        try:
-            estimators = read_task_outputs(workdir, OUTPUTS)
-        except OutputError as exc:
-            raise PluginError(str(exc)) from exc
-        if not estimators:
-            raise PluginError("FLUKA left no *_fort.<unit> output")
-        write_task_estimators(workdir, estimators)
-
-    def merge(self, job_dir: Path, completed: list[int]) -> None:
-        try:
-            write_results(job_dir / "results", merge_task_files(job_dir, completed))
-        except MergeError as exc:
-            raise PluginError(str(exc)) from exc
