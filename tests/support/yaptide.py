@@ -143,3 +143,27 @@ def assert_cors(answer: httpx.Response, origin: str = UI_ORIGIN) -> None:
     assert answer.headers.get("access-control-allow-origin") == origin
     assert answer.headers.get("access-control-allow-credentials") == "true"
     assert "origin" in answer.headers.get("vary", "").lower()
+
+
+def run_to_end(client: httpx.Client, body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Submit ``body`` through POST /jobs/direct and poll to the end: the id, every status seen."""
+    answer = client.post("/jobs/direct", json=body)
+    assert answer.status_code == 202, answer.text
+    job_id: str = answer.json()["job_id"]
+    seen: list[dict[str, Any]] = []
+
+    def record(status: dict[str, Any]) -> bool:
+        seen.append(status)
+        return status["job_state"] in TERMINAL
+
+    wait_for(client, job_id, record)
+    return job_id, seen
+
+
+def saw_progress(seen: list[dict[str, Any]]) -> bool:
+    """Whether some poll saw a running task part-way through its primaries."""
+    return any(
+        t["task_state"] == "RUNNING" and 0 < t["simulated_primaries"] < t["requested_primaries"]
+        for status in seen
+        for t in status["job_tasks_status"]
+    )

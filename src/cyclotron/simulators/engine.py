@@ -1,5 +1,6 @@
-"""What the plug-ins of site-supplied engines share: the configured executable, reading a
-task's outputs into estimators, and merging the completed tasks' estimators."""
+"""What engine plug-ins share: merging the completed tasks' estimators (every engine whose
+results are estimators), and for site-supplied engines the configured executable and reading a
+task's output files into estimators."""
 
 from __future__ import annotations
 
@@ -15,10 +16,21 @@ from cyclotron.estimators.store import merge_task_files, write_results, write_ta
 from cyclotron.simulators.outputs import OutputError, read_task_outputs
 
 
-class ExecutableEngine(SimulatorPlugin):
-    """A plug-in whose engine is the ``executable`` option; results are estimators."""
+class EstimatorEngine(SimulatorPlugin):
+    """A plug-in whose tasks each leave estimators, merged by page normalisation."""
 
     result_kind: ClassVar[str] = "estimators"
+
+    def merge(self, job_dir: Path, completed: list[int]) -> None:
+        try:
+            write_results(job_dir / "results", merge_task_files(job_dir, completed))
+        except MergeError as exc:
+            raise PluginError(str(exc)) from exc
+
+
+class ExecutableEngine(EstimatorEngine):
+    """A plug-in whose engine is the ``executable`` option."""
+
     #: How the engine is named in messages ("SHIELD-HIT12A", "FLUKA").
     engine: ClassVar[str] = ""
     #: Globs of the output files one task leaves.
@@ -52,9 +64,3 @@ class ExecutableEngine(SimulatorPlugin):
         if not estimators:
             raise PluginError(f"{self.engine} left no {self.outputs_named} output")
         write_task_estimators(workdir, estimators)
-
-    def merge(self, job_dir: Path, completed: list[int]) -> None:
-        try:
-            write_results(job_dir / "results", merge_task_files(job_dir, completed))
-        except MergeError as exc:
-            raise PluginError(str(exc)) from exc

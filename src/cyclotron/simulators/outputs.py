@@ -69,7 +69,14 @@ def read_estimator(path: Path, name: str | None = None) -> dict[str, Any]:
 
     The name defaults to the file core name. Raises OutputError.
     """
-    estimator = _load(path)
+    return estimator_document(_load(path), path, name)
+
+
+def estimator_document(estimator: Any, path: Path, name: str | None = None) -> dict[str, Any]:
+    """A pymchelper estimator read from ``path`` as ``{name, metadata, pages}``.
+
+    The name defaults to the file core name. Raises OutputError.
+    """
     corename = output_core_name(path)
     try:
         pages = sorted(

@@ -16,6 +16,22 @@ PROGRESS_LINE = re.compile(r"^CYCLOTRON_PROGRESS\s+(\d+(?:\.\d+)?)\s*/\s*(\d+(?:
 MAX_SCRIPT_BYTES = 20 * 1024 * 1024
 
 
+def progress_report(line: str) -> ProgressReport | None:
+    """The progress a ``CYCLOTRON_PROGRESS <done>/<total>`` line reports, if it is one."""
+    match = PROGRESS_LINE.match(line.strip())
+    if match is None:
+        return None
+    done, total = float(match.group(1)), float(match.group(2))
+    if total <= 0:
+        return None
+    return ProgressReport(done=min(done, total), total=total)
+
+
+def progress_line(done: int, total: int) -> str:
+    """The line a task prints to report its progress (read by ``progress_report``)."""
+    return f"CYCLOTRON_PROGRESS {done}/{total}"
+
+
 class ScriptSimulator(SimulatorPlugin):
     """Exit 0 is success; the files the run leaves are the results."""
 
@@ -52,13 +68,7 @@ class ScriptSimulator(SimulatorPlugin):
         return job_dir / "tasks" / "0" if ntasks == 1 else job_dir / "tasks"
 
     def parse_progress(self, line: str) -> ProgressReport | None:
-        match = PROGRESS_LINE.match(line.strip())
-        if match is None:
-            return None
-        done, total = float(match.group(1)), float(match.group(2))
-        if total <= 0:
-            return None
-        return ProgressReport(done=min(done, total), total=total)
+        return progress_report(line)
 
     def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
         return TaskCommand(argv=("bash", RUN_SCRIPT))
