@@ -192,6 +192,16 @@ class ServiceSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+def default_services() -> dict[str, ServiceSettings]:
+    """The services of a server configured with none: ``run.sh`` jobs and the two engines
+    that run editor projects on this machine."""
+    return {
+        "example": ServiceSettings(),
+        "builtin": ServiceSettings(plugin="builtin"),
+        "mcsquare": ServiceSettings(plugin="mcsquare"),
+    }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CYCLOTRON_",
@@ -217,7 +227,7 @@ class Settings(BaseSettings):
         for name in services:
             if not SERVICE_NAME.match(name):
                 raise ValueError(f"service name {name!r} must match {SERVICE_NAME.pattern}")
-        return services or {"example": ServiceSettings()}
+        return services or default_services()
 
     @property
     def auth_enabled(self) -> bool:

@@ -24,7 +24,7 @@ def r80(depths: Sequence[float], dose: Sequence[float]) -> float:
 def plateau_ratio(
     depths: Sequence[float], first: Sequence[float], second: Sequence[float], lo: float, hi: float
 ) -> float:
-    """The largest relative difference of two curves' doses averaged over 1 cm windows in [lo, hi]."""
+    """The largest relative difference of two curves' mean doses in 1 cm windows of [lo, hi]."""
     z = np.asarray(depths, dtype=float)
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)

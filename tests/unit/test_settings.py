@@ -37,11 +37,13 @@ def test_defaults_without_any_configuration() -> None:
     assert settings.retention.max_age == 864_000
     assert settings.retention.interval == 60
     assert settings.auth_enabled is False
-    assert list(settings.services) == ["example"]
+    assert list(settings.services) == ["example", "builtin", "mcsquare"]
     example = settings.services["example"]
     assert (example.plugin, example.executor) == ("script", "local")
     assert (example.max_runs, example.runs_per_user) == (10, 5)
     assert example.time_limit is None and example.max_age is None
+    assert settings.services["builtin"].plugin == "builtin"
+    assert settings.services["mcsquare"].plugin == "mcsquare"
 
 
 def test_default_database_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_legacy_service_variables_create_a_script_service() -> None:
 
 def test_legacy_service_names_cannot_contain_underscores() -> None:
     settings = load_settings(environ={"SERVICE_MY_CALC_MAX_RUNS": "4"})
-    assert list(settings.services) == ["example"]
+    assert list(settings.services) == ["example", "builtin", "mcsquare"]
 
 
 def test_legacy_url_variables_are_ignored_with_a_warning(

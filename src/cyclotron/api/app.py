@@ -21,6 +21,7 @@ from cyclotron.api.metrics import HttpLatency
 from cyclotron.api.metrics import router as metrics_router
 from cyclotron.api.native.files import router as files_router
 from cyclotron.api.native.progress import router as progress_router
+from cyclotron.api.native.results import router as results_router
 from cyclotron.api.native.routes import router as native_router
 from cyclotron.api.native.submission import router as submission_router
 from cyclotron.api.native.system import router as system_router
@@ -125,6 +126,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(progress_router)
     app.include_router(submission_router)
     app.include_router(system_router)
+    app.include_router(results_router)
     app.include_router(files_router)
     app.include_router(metrics_router)
     app.include_router(yaptide_auth_router)

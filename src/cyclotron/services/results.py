@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import JobState, TaskState
-from cyclotron.errors import ConflictError, FilesRemoved
+from cyclotron.errors import ConflictError, CyclotronError, FilesRemoved
+from cyclotron.estimators.merge import MergeError
+from cyclotron.estimators.store import merge_task_files, read_results
 from cyclotron.services.archives import regular_files
 from cyclotron.services.core import Core
 from cyclotron.services.jobfiles_listing import FileEntry, list_files, resolve_file
@@ -78,3 +81,33 @@ def archive_members(core: Core, job: JobRecord) -> list[tuple[Path, str]]:
                 continue
             members.append((path, f"{top}/{name}"))
     return members
+
+
+@dataclass(frozen=True)
+class EstimatorResults:
+    """A job's merged estimators, and how many tasks went into them."""
+
+    job: JobRecord
+    estimators: list[dict[str, Any]]
+    tasks_merged: int
+    tasks_failed: int
+    partial: bool
+
+
+def job_estimators(core: Core, caller: Caller, ref: JobRef, partial: bool) -> EstimatorResults:
+    """The stored results of a completed job; with ``partial``, the tasks completed so far
+    merged now (ConflictError, as for any result, when the job is not completed otherwise)."""
+    job = _with_files(core, caller, ref) if partial else completed_job(core, caller, ref)
+    completed = [t.index for t in job.tasks if t.state == TaskState.COMPLETED]
+    failed = sum(t.state == TaskState.FAILED for t in job.tasks)
+    if partial and job.state != JobState.COMPLETED:
+        try:
+            estimators = merge_task_files(core.files.job_dir(job.id), completed)
+        except MergeError as exc:
+            raise CyclotronError(f"cannot merge the completed tasks: {exc}") from exc
+    else:
+        found = read_results(core.files.results_dir(job.id))
+        if found is None:
+            raise CyclotronError(f"Job {job.id} has no stored results")
+        estimators = found
+    return EstimatorResults(job, estimators, len(completed), failed, partial)

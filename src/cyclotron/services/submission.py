@@ -11,16 +11,37 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cyclotron.domain.primaries import split_primaries
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState
-from cyclotron.errors import QueueFull
+from cyclotron.errors import InputError, QueueFull
 from cyclotron.services.core import Core
 from cyclotron.services.inputkeys import directory_key
+from cyclotron.services.reuse import CachedResults, complete_from_cache
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, utcnow
 
 DEFAULT_RETRY_AFTER = 30
+
+
+def task_shares(
+    core: Core, service: str, input_dir: Path, primaries: int | None, ntasks: int
+) -> list[int] | None:
+    """Each task's primaries for a simulation service (None for other services).
+
+    The total is ``primaries`` when given, else what the input states; InputError when it
+    cannot be known or is smaller than ``ntasks``.
+    """
+    plugin = core.catalog.get(service).plugin
+    if plugin.result_kind != "estimators":
+        return None
+    total = primaries if primaries is not None else plugin.total_primaries(input_dir)
+    if total is None or total < 1:
+        raise InputError("cannot determine the number of primaries: give input.primaries")
+    if ntasks > total:
+        raise InputError(f"ntasks ({ntasks}) must not exceed the number of primaries ({total})")
+    return split_primaries(total, ntasks)
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,8 @@ class JobRequest:
     update_key_sha256: str | None = None
     # Files kept beside the input (``documents/<name>``), never copied into the tasks.
     documents: Mapping[str, bytes] = field(default_factory=dict)
+    # Completed at once with a copy of these results instead of running (spec/native.md §9).
+    reuse: CachedResults | None = None
 
 
 def _check_queue(core: Core, session: Session, request: JobRequest) -> None:
@@ -105,6 +128,8 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
             core.files.create_job_dir(job_id, staged_input, request.ntasks)
             for name, data in request.documents.items():
                 core.files.write_document(job_id, name, data)
+            if request.reuse is not None:
+                complete_from_cache(core, session, job_id, request.reuse)
             record = repo.job_record(row, repo.job_tasks(session, job_id))
     except BaseException:
         shutil.rmtree(core.files.job_dir(job_id), ignore_errors=True)

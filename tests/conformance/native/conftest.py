@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from native_support import ENV
 from support.databases import BACKENDS
 from support.live import LiveServer, serving
 
@@ -17,7 +18,7 @@ def server(
     """A server configured by the test module's ``CONFIG``, on SQLite and on PostgreSQL."""
     name = request.module.__name__.rsplit(".", 1)[-1]
     workdir = tmp_path_factory.mktemp(f"{name}-{request.param}")
-    with serving(str(request.param), workdir, request.module.CONFIG) as live:
+    with serving(str(request.param), workdir, request.module.CONFIG, ENV) as live:
         yield live
 
 

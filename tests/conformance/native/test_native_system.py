@@ -1,4 +1,4 @@
-"""spec/native.md §10 and checklist case 30: system status, services, Prometheus metrics."""
+"""spec/native.md §10 and checklist case 30: system status, services, Prometheus metrics; CORS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from support.upload import submit, wait_until
 
 
-def test_30_status_services_and_metrics(start_server: Any, backend: str) -> None:
+def test_case_30_status_services_and_metrics(start_server: Any, backend: str) -> None:
     live = start_server({"services": {"example": {"plugin": "script", "max_runs": 1}}})
     with live.client() as client:
         running = submit(client, "sleep 30\n")

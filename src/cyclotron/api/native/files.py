@@ -15,7 +15,6 @@ from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep, RefDep
 from cyclotron.api.native.status import job_status
 from cyclotron.domain.records import Caller, JobRecord
-from cyclotron.domain.states import TaskState
 from cyclotron.errors import ConflictError, InputError
 from cyclotron.services.archives import read_segment, zip_members
 from cyclotron.services.core import Core
@@ -107,27 +106,6 @@ async def download(core: CoreDep, caller: CallerDep, ref: RefDep) -> Response:
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{job.id}.zip"'},
     )
-
-
-@router.get("/jobs/{id}/results", summary="The job's results, by the service's result kind")
-async def results(core: CoreDep, caller: CallerDep, ref: RefDep) -> dict[str, Any]:
-    job = await run_in_threadpool(_completed, core, caller, ref)
-    plugin = core.catalog.get(job.service).plugin
-    if plugin.result_kind != "files":
-        raise NativeFaceError(404, f"results of kind {plugin.result_kind} are not served yet")
-    _, entries = await run_in_threadpool(job_files, core, caller, ref)
-    produced = [e for e in entries if e.task_index is not None and e.path.startswith("tasks/")]
-    return {
-        "job_id": job.id,
-        "kind": "files",
-        "tasks": [
-            {"index": t.index, "exit_code": t.exit_code}
-            for t in job.tasks
-            if t.state == TaskState.COMPLETED
-        ],
-        "files": len(produced),
-        "total_size": sum(e.size for e in produced),
-    }
 
 
 def _completed(core: Core, caller: Caller, ref: JobRef) -> JobRecord:

@@ -14,7 +14,7 @@ from cyclotron.api.native.status import (
     task_status,
 )
 from cyclotron.domain.records import JobRecord, TaskRecord
-from cyclotron.domain.states import TaskState
+from cyclotron.domain.states import JobState, TaskState
 
 
 class ErrorPublic(BaseModel):
@@ -44,8 +44,10 @@ class TaskPublic(BaseModel):
             state=task_status(task),
             percent=round(task_percent(task), 2),
             seed=task.seed,
-            requested_primaries=task.progress_total or None,
-            simulated_primaries=task.progress_done if task.progress_total else None,
+            requested_primaries=task.requested_primaries or task.progress_total or None,
+            simulated_primaries=task.progress_done
+            if task.progress_total or task.requested_primaries
+            else None,
             eta_seconds=None,
             executor=executor,
             attempt=task.attempt,
@@ -142,11 +144,16 @@ class JobDetailPublic(JobPublic):
             current_stage=job.stage.value,
             last_event_seq=job.last_event_seq,
             options={},
-            warnings=[],
-            reused=None,
+            warnings=[
+                f"task {t.index} failed and is left out of the results"
+                for t in job.tasks
+                if job.state == JobState.COMPLETED and t.state == TaskState.FAILED
+            ],
+            reused=job.attrs.get("reused"),
             input=InputPublic(
-                kind="files",
+                kind=job.attrs.get("input_kind") or job.attrs.get("input_type") or "files",
                 key=job.input_key,
+                primaries=job.attrs.get("primaries"),
                 files=[InputFilePublic(name=name, size=size) for name, size in inputs],
             ),
             tasks=[TaskPublic.of(t, executor) for t in job.tasks],

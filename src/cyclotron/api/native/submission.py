@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,8 +25,9 @@ from cyclotron.domain.filenames import check_file_name
 from cyclotron.domain.records import Caller
 from cyclotron.errors import InputError, PluginError
 from cyclotron.services.core import Core
-from cyclotron.services.inputkeys import files_key
-from cyclotron.services.submission import JobRequest, submit_staged_files
+from cyclotron.services.inputkeys import directory_key
+from cyclotron.services.reuse import find_cached, reusable
+from cyclotron.services.submission import JobRequest, submit_staged_files, task_shares
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
@@ -48,6 +50,24 @@ class FilesInput(BaseModel):
     primaries: int | None = Field(None, ge=1)
 
 
+class EditorInput(BaseModel):
+    """``{"kind": "editor", "project": {...}, "primaries": 10000}``: a YAPTIDE editor project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["editor"]
+    project: dict[str, Any]
+    primaries: int | None = Field(None, ge=1)
+
+    def project_with_primaries(self) -> dict[str, Any]:
+        """The project, with ``primaries`` (when given) as its beam's number of particles."""
+        if self.primaries is None:
+            return self.project
+        beam = self.project.get("beam")
+        beam = dict(beam) if isinstance(beam, dict) else {}
+        return {**self.project, "beam": {**beam, "numberOfParticles": self.primaries}}
+
+
 class JobSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,7 +75,7 @@ class JobSubmission(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=200)
     service: str
     ntasks: int = Field(1, ge=1)
-    input: FilesInput
+    input: Annotated[FilesInput | EditorInput, Field(discriminator="kind")]
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = None
     priority: int = Field(0, ge=-10, le=10)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -76,9 +96,18 @@ class JobSubmission(BaseModel):
     def job_name(self) -> str:
         return self.name or self.title or "unnamed"
 
+    @property
+    def task_seeds(self) -> list[int]:
+        return self.seeds or list(range(1, self.ntasks + 1))
+
 
 def _problem(loc: tuple[str | int, ...], message: str) -> dict[str, Any]:
     return {"loc": ["body", *loc], "msg": message, "type": "value_error"}
+
+
+def _as_text(problem: dict[str, Any]) -> str:
+    """``"<location>: <message>"``, the form /api/validate lists problems in."""
+    return f"{'.'.join(str(p) for p in problem['loc'][1:]) or 'body'}: {problem['msg']}"
 
 
 def domain_problems(core: Core, submission: JobSubmission) -> list[dict[str, Any]]:
@@ -95,13 +124,14 @@ def domain_problems(core: Core, submission: JobSubmission) -> list[dict[str, Any
         problems.append(_problem(("ntasks",), f"must be at most {service.settings.max_ntasks}"))
     if submission.options:
         problems.append(_problem(("options",), f"unknown options: {', '.join(submission.options)}"))
-    if submission.reuse and service.plugin.result_kind != "estimators":
+    if submission.reuse and not reusable(core, submission.service):
         problems.append(_problem(("reuse",), "only simulation services can reuse results"))
-    for name in submission.input.files:
-        try:
-            check_file_name(name)
-        except InputError as exc:
-            problems.append(_problem(("input", "files", name), exc.message))
+    if isinstance(submission.input, FilesInput):
+        for name in submission.input.files:
+            try:
+                check_file_name(name)
+            except InputError as exc:
+                problems.append(_problem(("input", "files", name), exc.message))
     return problems
 
 
@@ -114,39 +144,88 @@ def _decoded(content: str | Base64Content) -> bytes:
         raise InputError(f"invalid base64: {exc}") from exc
 
 
-def stage_files(core: Core, submission: JobSubmission) -> Path:
-    """Write the submitted files into a new staging area; the caller removes it."""
-    staging = core.files.new_staging_area()
-    target = staging / "input"
-    target.mkdir()
-    try:
-        for name, content in submission.input.files.items():
-            try:
-                data = _decoded(content)
-            except InputError as exc:
-                raise NativeFaceError(
-                    422, [_problem(("input", "files", name), exc.message)]
-                ) from None
-            (target / name).write_bytes(data)
-        core.catalog.get(submission.service).plugin.validate(target)
-    except PluginError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise NativeFaceError(422, [_problem(("input",), exc.message)]) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return staging
+def _input_files(core: Core, submission: JobSubmission) -> dict[str, bytes]:
+    """The input files the job would run: as submitted, or converted from the editor project."""
+    if isinstance(submission.input, EditorInput):
+        plugin = core.catalog.get(submission.service).plugin
+        try:
+            converted = plugin.editor_files(submission.input.project_with_primaries())
+        except PluginError as exc:
+            raise NativeFaceError(422, [_problem(("input", "project"), exc.message)]) from None
+        return {name: text.encode("utf-8") for name, text in converted.items()}
+    contents = {}
+    for name, content in submission.input.files.items():
+        try:
+            contents[name] = _decoded(content)
+        except InputError as exc:
+            raise NativeFaceError(422, [_problem(("input", "files", name), exc.message)]) from None
+    return contents
 
 
-def _submit(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, Any]:
+@dataclass
+class PreparedInput:
+    """A submission's input staged on disk and checked: its key and each task's primaries."""
+
+    staging: Path
+    key: str
+    task_primaries: list[int] | None
+
+    @property
+    def input_dir(self) -> Path:
+        return self.staging / "input"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def prepare_input(core: Core, submission: JobSubmission) -> PreparedInput:
+    """Stage and check the input (NativeFaceError 422 on any refusal); the caller discards it."""
     problems = domain_problems(core, submission)
     if problems:
         raise NativeFaceError(422, problems)
-    if submission.priority > 0 and core.settings.auth_enabled and not caller.admin:
-        raise NativeFaceError(403, "a positive priority needs an admin key")
-    core.catalog.require_available(submission.service)
-    staging = stage_files(core, submission)
+    contents = _input_files(core, submission)
+    staging = core.files.new_staging_area()
+    target = staging / "input"
+    target.mkdir()
+    service = core.catalog.get(submission.service)
     try:
+        for name, data in contents.items():
+            (target / name).write_bytes(data)
+        service.plugin.validate(target)
+        shares = task_shares(
+            core, submission.service, target, submission.input.primaries, submission.ntasks
+        )
+    except PluginError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise NativeFaceError(422, [_problem(("input",), exc.message)]) from None
+    except InputError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise NativeFaceError(422, [_problem(("ntasks",), exc.message)]) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    key = directory_key(
+        submission.service, service.plugin.version, target, submission.input.primaries
+    )
+    return PreparedInput(staging, key, shares)
+
+
+def _submit(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, Any]:
+    prepared = prepare_input(core, submission)
+    try:
+        if submission.priority > 0 and core.settings.auth_enabled and not caller.admin:
+            raise NativeFaceError(403, "a positive priority needs an admin key")
+        core.catalog.require_available(submission.service)
+        cached = None
+        if submission.reuse:
+            cached = find_cached(
+                core, caller, submission.service, prepared.key, submission.task_seeds
+            )
+        attrs: dict[str, Any] = {"input_kind": submission.input.kind}
+        if prepared.task_primaries is not None:
+            attrs["primaries"] = sum(prepared.task_primaries)
+        if cached is not None:
+            attrs["reused"] = {"kind": "results", "job_id": cached.job_id, "key": cached.key}
         job = submit_staged_files(
             core,
             JobRequest(
@@ -154,22 +233,36 @@ def _submit(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, 
                 service=submission.service,
                 name=submission.job_name,
                 ntasks=submission.ntasks,
-                seeds=submission.seeds or list(range(1, submission.ntasks + 1)),
+                seeds=submission.task_seeds,
                 priority=submission.priority,
                 primaries=submission.input.primaries,
+                task_primaries=prepared.task_primaries,
                 enforce_queue_limits=True,
+                attrs=attrs,
+                reuse=cached,
             ),
-            staging / "input",
+            prepared.input_dir,
         )
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {"id": job.id, "status": "pending", "number": job.number}
+        prepared.discard()
+    status = "completed" if cached is not None else "pending"
+    return {"id": job.id, "status": status, "number": job.number}
 
 
 @router.post("/jobs", status_code=201, summary="Submit a job")
 async def create_job(core: CoreDep, caller: CallerDep, submission: JobSubmission) -> JSONResponse:
     created = await run_in_threadpool(_submit, core, caller, submission)
     return JSONResponse(created, 201, headers={"Location": f"/api/jobs/{created['id']}"})
+
+
+def _estimates(submission: JobSubmission, prepared: PreparedInput) -> dict[str, Any]:
+    if prepared.task_primaries is None:
+        return {}
+    return {
+        "ntasks": submission.ntasks,
+        "total_primaries": sum(prepared.task_primaries),
+        "primaries_per_task": prepared.task_primaries,
+    }
 
 
 def _validation(core: Core, body: dict[str, Any]) -> dict[str, Any]:
@@ -180,43 +273,52 @@ def _validation(core: Core, body: dict[str, Any]) -> dict[str, Any]:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         ]
         return {"valid": False, "errors": errors, "warnings": [], "estimates": {}}
-    problems = domain_problems(core, submission)
-    errors = [f"{'.'.join(str(p) for p in p_['loc'][1:])}: {p_['msg']}" for p_ in problems]
+    try:
+        prepared = prepare_input(core, submission)
+    except NativeFaceError as exc:
+        return {
+            "valid": False,
+            "errors": [_as_text(d) for d in exc.detail],
+            "warnings": [],
+            "estimates": {},
+        }
+    prepared.discard()
     warnings: list[str] = []
-    if not errors:
-        reason = core.catalog.unavailable_reason(submission.service)
-        if reason:
-            warnings.append(f"service '{submission.service}': unavailable: {reason}")
-        staging = None
-        try:
-            staging = stage_files(core, submission)
-        except NativeFaceError as exc:
-            errors += [f"{'.'.join(str(p) for p in d['loc'][1:])}: {d['msg']}" for d in exc.detail]
-        finally:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
-    return {"valid": not errors, "errors": errors, "warnings": warnings, "estimates": {}}
+    reason = core.catalog.unavailable_reason(submission.service)
+    if reason:
+        warnings.append(f"service '{submission.service}': unavailable: {reason}")
+    return {
+        "valid": True,
+        "errors": [],
+        "warnings": warnings,
+        "estimates": _estimates(submission, prepared),
+    }
+
+
+def _cache_check(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, Any]:
+    prepared = prepare_input(core, submission)
+    prepared.discard()
+    cached = find_cached(core, caller, submission.service, prepared.key, submission.task_seeds)
+    if cached is None:
+        return {"cached": False, "key": prepared.key, "cache_key": prepared.key}
+    ended = cached.ended_at.isoformat().replace("+00:00", "Z") if cached.ended_at else None
+    return {
+        "cached": True,
+        "key": cached.key,
+        "timestamp": ended,
+        "size": cached.size,
+        "job_id": cached.job_id,
+        "cache_key": cached.key,
+        "cached_at": ended,
+        "size_mb": round(cached.size / 2**20, 1),
+    }
 
 
 @router.post("/cache/check", summary="The input's cache key, and whether results exist for it")
 async def cache_check(
     core: CoreDep, caller: CallerDep, submission: JobSubmission
 ) -> dict[str, Any]:
-    problems = domain_problems(core, submission)
-    if problems:
-        raise NativeFaceError(422, problems)
-    service = core.catalog.get(submission.service)
-    contents = {}
-    for name, content in submission.input.files.items():
-        try:
-            contents[name] = _decoded(content)
-        except InputError as exc:
-            raise NativeFaceError(422, [_problem(("input", "files", name), exc.message)]) from None
-    key = files_key(
-        submission.service, service.plugin.version, contents, submission.input.primaries
-    )
-    # Only simulation services reuse earlier results; a script's run may depend on anything.
-    return {"cached": False, "key": key, "cache_key": key}
+    return await run_in_threadpool(_cache_check, core, caller, submission)
 
 
 @router.post("/validate", summary="Check a submission without creating anything")

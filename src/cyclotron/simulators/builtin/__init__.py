@@ -1,0 +1,1 @@
+"""Cyclotron's own condensed-history proton transport (the ``builtin`` engine)."""

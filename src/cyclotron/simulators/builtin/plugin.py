@@ -1,0 +1,41 @@
+"""The ``builtin`` plug-in: Cyclotron's own proton transport runs editor projects here.
+
+Nothing to install and nothing to configure: the engine is part of the package. Options of
+the service: ``voxel_mm``, the size of the voxels the geometry is resolved into (by default
+the finest that keeps the grid within its memory bound).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from cyclotron import __version__
+from cyclotron.simulators.builtin import media
+from cyclotron.simulators.editor.engine import EditorEngine
+from cyclotron.simulators.editor.model import EditorProject, check_supported
+from cyclotron.simulators.editor.scoring import DETECTOR_KINDS, SCORABLE_QUANTITIES
+
+PROTON = (1, 1)
+
+
+class BuiltinSimulator(EditorEngine):
+    name: ClassVar[str] = "builtin"
+    description: ClassVar[str] = (
+        "Cyclotron's condensed-history proton Monte Carlo (NumPy and numba), for editor projects"
+    )
+    version: ClassVar[str | None] = __version__
+    task_module: ClassVar[str] = "cyclotron.simulators.builtin.task"
+
+    def check(self, project: EditorProject) -> None:
+        check_supported(
+            project,
+            engine="builtin",
+            particles={PROTON},
+            quantities=set(SCORABLE_QUANTITIES),
+            detectors=set(DETECTOR_KINDS),
+            media=media.supported,
+        )
+
+    def task_arguments(self) -> tuple[str, ...]:
+        voxel_mm = self.options.get("voxel_mm")
+        return () if voxel_mm is None else ("--voxel-mm", str(float(voxel_mm)))
