@@ -198,11 +198,11 @@ def test_batches_stay_bounded_and_do_not_change_the_result(
     whole = run(150.0, 200, seed=8)
     from cyclotron.simulators.builtin import transport
 
-    monkeypatch.setattr(transport, "BATCH_RECORDS", 1000)
+    monkeypatch.setattr(transport, "BATCH_RECORDS", 500)
     monkeypatch.setattr(transport, "PROGRESS_INTERVAL", 0.0)
     sink, reported = DepthDose(), []
     assert simulate(water_box(), pencil(150.0), 200, 8, sink, reported.append) == 200
-    assert max(len(b) for b in sink.batches) <= 1000
+    assert max(len(b) for b in sink.batches) <= 500
     assert len(sink.batches) > 10
     np.testing.assert_allclose(sink.edep, whole.edep, rtol=1e-12)
     assert reported == sorted(reported) and 0 < reported[-1] <= 200
@@ -212,7 +212,8 @@ def test_records_describe_protons_of_both_generations() -> None:
     sink = run(150.0, 500, seed=9)
     batch = sink.batches[0]
     assert np.all(batch.charge == 1) and np.all(batch.mass == 1)
-    assert set(np.unique(batch.generation)) == {0, 1}
+    # Primaries and the protons of their nuclear events (which may have their own).
+    assert {0, 1} <= set(np.unique(batch.generation).tolist())
     assert np.all(batch.length > 0) and np.all(batch.energy > 0) and np.all(batch.edep >= 0)
     # LET is the electronic stopping power at the step's energy, in keV/µm.
     expected = 0.1 * physics.electronic_stopping(media.material(276), 1.0, batch.energy)

@@ -335,10 +335,9 @@ def _step(
     else:
         loss -= _energy_at_range(tables, m, mass_range - length * density)
         e_mid = p[ENERGY] - 0.5 * loss
-    if final or loss > 0.05 * p[ENERGY] or length < 0.01:
-        let = 0.1 * density * _lookup(tables[0], m, tables[6], tables[7], math.log(e_mid))
-    else:  # the mean CSDA stopping power of a step is S(e_mid) to second order
-        let = 0.1 * loss / length
+    # The stopping power at the recorded energy (StepBatch's contract), not the step's mean
+    # loss per length, which departs from it by a percent on centimetre steps.
+    let = 0.1 * density * _lookup(tables[0], m, tables[6], tables[7], math.log(e_mid))
     if not final:
         spread = math.sqrt(bohr_variance(media[2][m], density, e_mid, length))
         loss = min(max(loss + spread * _gauss(rng), 0.0), p[ENERGY])

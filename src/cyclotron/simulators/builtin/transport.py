@@ -29,9 +29,9 @@ from cyclotron.simulators.editor.records import (
     VoxelGrid,
 )
 
-STEP_FRACTION = 0.08
+STEP_FRACTION = 0.16  # of the residual range; the loss comes from the range table
 MIN_STEP = 0.03  # cm
-MAX_STEP = 0.5  # cm
+MAX_STEP = 1.0  # cm
 BATCH_RECORDS = 1 << 18  # records handed to the sink at once (about 12 MB)
 PROGRESS_INTERVAL = 1.0  # seconds
 _KINDS = {"matter": kernel.MATTER, "vacuum": kernel.VACUUM, "black_hole": kernel.BLACK_HOLE}
