@@ -14,7 +14,8 @@ from cyclotron.estimators.model import validate_estimators
 from cyclotron.simulators.editor.geometry import voxelise
 from cyclotron.simulators.editor.model import EditorProject, UnsupportedFeature, parse_project
 from cyclotron.simulators.editor.records import StepBatch, VoxelGrid
-from cyclotron.simulators.editor.scoring import Scoring, estimators_from_voxels
+from cyclotron.simulators.editor.scoring import Scoring
+from cyclotron.simulators.editor.voxel_scoring import estimators_from_voxels
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "yaptide"
 PRIMARIES = 10

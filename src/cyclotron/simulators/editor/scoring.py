@@ -1,4 +1,5 @@
-"""Scoring transported steps (or voxel doses) into the project's outputs, as estimators.
+"""Scoring transported steps into the project's outputs, as estimators (voxel doses:
+``voxel_scoring``).
 
 One estimator per editor output, named after it; page j is quantity j (spec/results.md §5, §7),
 labelled as SHIELD-HIT12A's reader labels it (``DOSE`` in MeV/g/prim, ``FLUENCE`` in /cm^2/prim,
@@ -19,7 +20,6 @@ need the same sum (Fluence and the denominator of AvgEnergy, say) share it.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cyclotron.simulators.editor.geometry import DetectorBins, Int64Array, voxel_centres
+from cyclotron.simulators.editor.geometry import DetectorBins
 from cyclotron.simulators.editor.model import UnsupportedFeature
 from cyclotron.simulators.editor.project import (
     EditorProject,
@@ -36,15 +36,12 @@ from cyclotron.simulators.editor.project import (
     Output,
     Quantity,
 )
-from cyclotron.simulators.editor.records import FloatArray, IntArray, StepBatch, VoxelGrid
+from cyclotron.simulators.editor.records import FloatArray, StepBatch, VoxelGrid
 from cyclotron.simulators.editor.support import output_problems
 
 __all__ = [
     "SCORABLE_QUANTITIES",
-    "VOXEL_QUANTITIES",
     "Scoring",
-    "check_voxel_scorable",
-    "estimators_from_voxels",
 ]
 
 KEV_PER_UM_IN_MEV_PER_CM = 10.0
@@ -76,8 +73,6 @@ PAGES = {
 }
 #: The editor quantities ``Scoring`` scores from steps.
 SCORABLE_QUANTITIES = frozenset(PAGES)
-#: The quantities ``estimators_from_voxels`` maps from voxel dose and LET.
-VOXEL_QUANTITIES = frozenset({"Dose", "dLET"})
 DIFFERENTIAL_TYPES = {"E": 27, "ENUC": 28, "EAMU": 29}  # SHIELD-HIT12A's detector-type codes
 DIFFERENTIAL_UNITS = {"E": "MeV", "ENUC": "MeV/nucl", "EAMU": "MeV/amu"}
 GEOMETRY = {
@@ -92,8 +87,6 @@ OPERATIONS = {
 }  # fmt: skip
 DETECTOR_KINDS = {"Cyl", "Mesh", "Zone", "All"}
 PROTONS = {("Z", "==", 1.0), ("A", "==", 1.0)}
-CHUNK = 1 << 20
-MAX_PARTS = 4  # per axis, when a voxel is split among bins narrower than itself
 
 
 @dataclass(frozen=True)
@@ -179,7 +172,7 @@ class Scoring:
         for output, pages in zip(self._project.outputs, self._pages, strict=True):
             bins = self._bins[output.detector.uuid]
             built = [
-                _page(
+                page_of(
                     j,
                     quantity,
                     kind,
@@ -190,7 +183,7 @@ class Scoring:
                     zip(output.quantities, pages, strict=True)
                 )
             ]
-            result.append(_estimator(output, built, primaries))
+            result.append(estimator_of(output, built, primaries))
         return result
 
     def _values(
@@ -309,7 +302,7 @@ def _differential(
 # --- pages ---------------------------------------------------------------------------------
 
 
-def _page(
+def page_of(
     number: int, quantity: Quantity, kind: PageKind, values: FloatArray, bins: DetectorBins
 ) -> dict[str, Any]:
     """One page as SHIELD-HIT12A's reader writes it (spec/results.md §3)."""
@@ -370,7 +363,7 @@ def _differential_metadata(modifiers: Sequence[Modifier]) -> dict[str, str]:
     }
 
 
-def _estimator(output: Output, pages: list[dict[str, Any]], primaries: int) -> dict[str, Any]:
+def estimator_of(output: Output, pages: list[dict[str, Any]], primaries: int) -> dict[str, Any]:
     geotyp, units = GEOMETRY[output.detector.kind]
     metadata = {
         "file_corename": output.name,
@@ -394,126 +387,3 @@ def _json(values: FloatArray) -> list[float | None]:
 
 
 # --- voxel doses (MCsquare) ----------------------------------------------------------------
-
-
-def check_voxel_scorable(project: EditorProject) -> None:
-    """Refuse, naming them, the outputs that voxel dose and dose-averaged LET cannot give:
-    other quantities, filters (but all protons on dLET, what MCsquare's LET is), modifiers."""
-    problems = list(output_problems(project.outputs, VOXEL_QUANTITIES, DETECTOR_KINDS))
-    for output in project.outputs:
-        for quantity in output.quantities:
-            what = f"quantity {quantity.name!r} of output {output.name!r}"
-            chosen = quantity.filter
-            rules = {(r.keyword, r.operator, r.value) for r in chosen.rules} if chosen else set()
-            if chosen is not None and (quantity.keyword != "dLET" or rules != PROTONS):
-                problems.append(f"the filter {chosen.name!r} of {what}")
-            if quantity.modifiers:
-                problems.append(f"the differential modifiers of {what}")
-    if problems:
-        raise UnsupportedFeature(f"{'; '.join(problems)}: not supported from voxel doses")
-
-
-def estimators_from_voxels(
-    project: EditorProject,
-    grid: VoxelGrid,
-    dose: FloatArray,
-    let: FloatArray | None,
-    primaries: int,
-) -> list[dict[str, Any]]:
-    """Estimators from dose per voxel (MeV/g/prim) and dose-averaged LET (keV/µm) on ``grid``.
-
-    A Dose page holds, per detector bin, the mass-weighted mean dose of the voxels whose centres
-    fall in it; a dLET page the dose-weighted mean LET (in MeV/cm). A bin no voxel centre falls
-    in (a detector thinner than a voxel) takes the voxel under its representative point.
-    """
-    check_voxel_scorable(project)
-    if let is None and any(q.keyword == "dLET" for o in project.outputs for q in o.quantities):
-        raise UnsupportedFeature("the quantity 'dLET': the engine gave no LET")
-    if np.shape(dose) != grid.shape or (let is not None and np.shape(let) != grid.shape):
-        raise ValueError(f"dose and LET must have the grid's shape {grid.shape}")
-    density = np.array([medium.density for medium in grid.media])[grid.zone_media]
-    fields = _VoxelFields(grid, np.asarray(dose, dtype=np.float64), let, np.append(density, 0.0))
-    result = []
-    for output in project.outputs:
-        bins = DetectorBins(project, output.detector, grid)
-        mass, dose_mass, let_dose_mass, count = fields.sums(bins)
-        pages = []
-        for number, quantity in enumerate(output.quantities):
-            kind = PAGES[quantity.keyword]
-            if quantity.keyword == "Dose":
-                values = np.divide(dose_mass, mass, out=np.zeros(bins.size), where=mass > 0)
-                values = fields.fill(values, count, bins, fields.dose)
-            else:
-                values = np.divide(
-                    let_dose_mass, dose_mass, out=np.zeros(bins.size), where=dose_mass > 0
-                )
-                values = fields.fill(values, count, bins, fields.let) * KEV_PER_UM_IN_MEV_PER_CM
-            pages.append(_page(number, quantity, kind, values, bins))
-        result.append(_estimator(output, pages, primaries))
-    return result
-
-
-class _VoxelFields:
-    """Dose, LET and density over a grid, summed per detector bin in bounded chunks."""
-
-    def __init__(
-        self, grid: VoxelGrid, dose: FloatArray, let: FloatArray | None, density: FloatArray
-    ) -> None:
-        self.grid = grid
-        self.dose = dose.reshape(-1)
-        self.let = None if let is None else np.asarray(let, dtype=np.float64).reshape(-1)
-        self._density = density  # per zone, and 0 for zone -1 (the last entry)
-
-    def sums(self, bins: DetectorBins) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Per bin: Σρ, Σρ·D, Σρ·D·L over the points in it, and their count.
-
-        The points are the voxel centres, or where the detector's bins are narrower than a
-        voxel, the centres of the voxels' equal parts (up to 4 per axis), so that a bin a voxel
-        straddles gets its share of it rather than nothing.
-        """
-        totals = [np.zeros(bins.size) for _ in range(4)]
-        spacing = self.grid.spacing
-        parts = int(min(MAX_PARTS, max(1, math.ceil(float(np.max(spacing)) / bins.finest_width()))))
-        offsets = (np.arange(parts) + 0.5) / parts - 0.5
-        zones = self.grid.zones.reshape(-1)
-        for start in range(0, zones.size, CHUNK):
-            stop = min(start + CHUNK, zones.size)
-            centres = voxel_centres(self.grid.origin, spacing, self.grid.shape, start, stop)
-            zone = zones[start:stop]
-            for shift in itertools.product(offsets, repeat=3):
-                points = centres + np.array(shift) * spacing
-                index = bins.index(points[:, 0], points[:, 1], points[:, 2], zone)
-                keep = np.flatnonzero(index >= 0)
-                self._add(totals, index[keep], keep, start, stop, zone)
-        return totals[0], totals[1], totals[2], totals[3]
-
-    def _add(
-        self,
-        totals: list[FloatArray],
-        cells: Int64Array,
-        keep: Int64Array,
-        start: int,
-        stop: int,
-        zone: IntArray,
-    ) -> None:
-        mass = self._density[zone[keep]]
-        dose_mass = mass * self.dose[start:stop][keep]
-        let = self.let[start:stop][keep] if self.let is not None else np.zeros(len(keep))
-        for total, weight in zip(totals, (mass, dose_mass, dose_mass * let, None), strict=True):
-            total += np.bincount(cells, weight, len(total))
-
-    def fill(
-        self, values: FloatArray, count: FloatArray, bins: DetectorBins, field: FloatArray | None
-    ) -> FloatArray:
-        """Values of bins without voxel centres taken from the voxel under their point."""
-        points = bins.points()
-        empty = np.flatnonzero(count == 0)
-        if points is None or field is None or len(empty) == 0:
-            return values
-        grid = self.grid
-        ijk = np.floor((points[empty] - grid.origin) / grid.spacing).astype(np.int64)
-        inside = np.all((ijk >= 0) & (ijk < np.array(grid.shape)), axis=1)
-        flat = np.ravel_multi_index(tuple(ijk[inside].T), grid.shape)
-        filled = values.copy()
-        filled[empty[inside]] = field[flat]
-        return filled

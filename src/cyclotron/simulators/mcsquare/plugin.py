@@ -15,11 +15,8 @@ from typing import ClassVar
 
 from cyclotron.simulators.editor.engine import EditorEngine
 from cyclotron.simulators.editor.model import EditorProject, check_supported
-from cyclotron.simulators.editor.scoring import (
-    DETECTOR_KINDS,
-    VOXEL_QUANTITIES,
-    check_voxel_scorable,
-)
+from cyclotron.simulators.editor.scoring import DETECTOR_KINDS
+from cyclotron.simulators.editor.voxel_scoring import VOXEL_QUANTITIES, check_voxel_scorable
 from cyclotron.simulators.mcsquare import install
 from cyclotron.simulators.mcsquare.inputs import supported_icru
 

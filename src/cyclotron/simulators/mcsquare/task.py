@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cyclotron.simulators.editor.geometry import voxelise
-from cyclotron.simulators.editor.scoring import estimators_from_voxels
 from cyclotron.simulators.editor.task import ProgressPrinter, TaskSpec, run_task
+from cyclotron.simulators.editor.voxel_scoring import estimators_from_voxels
 from cyclotron.simulators.mcsquare.progress import parse_progress
 from cyclotron.simulators.mcsquare.run import run_mcsquare
 
