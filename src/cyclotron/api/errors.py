@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from cyclotron.errors import (
     ConflictError,
@@ -77,7 +78,9 @@ class FaceRoute(APIRoute):
             except face.handled as exc:
                 return face.answer_error(exc)
             except (RequestValidationError, HTTPException):
-                raise  # FastAPI's own answers (422 schema errors, 404, 405)
+                # FastAPI's own answers (422 schema errors, 404, 405, a body it cannot read),
+                # raised as Starlette's class or FastAPI's subclass of it.
+                raise
             except Exception as exc:
                 log.exception("unexpected error on %s %s", request.method, request.url.path)
                 return face.answer_error(exc)

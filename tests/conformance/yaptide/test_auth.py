@@ -237,13 +237,15 @@ def test_login_of_unknown_user_reads_like_a_wrong_password(server: LiveServer) -
     assert assert_error(answer, 401)["message"] == "Invalid login or password"
 
 
-def test_case_09_login_with_a_body_that_is_not_json(server: LiveServer) -> None:
-    """#9: `POST /auth/login`, body `not json` → 400, ⊇ `{message, status_code}`."""
+@pytest.mark.parametrize("body", [b"not json", b"\xa5\xff{"], ids=["text", "not-utf8"])
+def test_case_09_login_with_a_body_that_is_not_json(server: LiveServer, body: bytes) -> None:
+    """#9: `POST /auth/login`, body `not json` → 400, ⊇ `{message, status_code}`; so is a body
+    that is not even UTF-8 (the framework's own refusal, never a 500)."""
     answer = send(
         server,
         "POST",
         "/auth/login",
-        content=b"not json",
+        content=body,
         headers={**FROM_UI, "Content-Type": "application/json"},
     )
     assert_error(answer, 400)

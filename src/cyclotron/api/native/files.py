@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep, RefDep
+from cyclotron.api.native.schemas import error_responses
 from cyclotron.api.native.status import job_status
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.errors import ConflictError, InputError
@@ -26,7 +27,11 @@ router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-@router.get("/jobs/{id}/files", summary="Every file of the job, with size and SHA-256")
+@router.get(
+    "/jobs/{id}/files",
+    summary="Every file of the job, with size and SHA-256",
+    responses=error_responses(404, 410),
+)
 async def files(core: CoreDep, caller: CallerDep, ref: RefDep) -> dict[str, Any]:
     job, entries = await run_in_threadpool(job_files, core, caller, ref)
     return {
@@ -63,7 +68,21 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-@router.get("/jobs/{id}/files/{path:path}", summary="One file, with Range support")
+_ANY_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.get(
+    "/jobs/{id}/files/{path:path}",
+    summary="One file, with Range support",
+    response_class=Response,
+    responses={
+        200: {"content": _ANY_CONTENT, "description": "The file; its type from the extension"},
+        206: {"content": _ANY_CONTENT, "description": "One range of the file"},
+        304: {"description": "Not modified (If-None-Match)"},
+        416: {"description": "Range not satisfiable; Content-Range: bytes */size"},
+        **error_responses(400, 404, 410),
+    },
+)
 async def file(
     path: str, request: Request, core: CoreDep, caller: CallerDep, ref: RefDep
 ) -> Response:
@@ -97,7 +116,18 @@ async def file(
     return StreamingResponse(read_segment(found.path, 0, size), 200, headers, media_type=media)
 
 
-@router.get("/jobs/{id}/results/download", summary="ZIP of input, tasks, results and logs")
+@router.get(
+    "/jobs/{id}/results/download",
+    summary="ZIP of input, tasks, results and logs",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "ZIP of input/, tasks/, results/ and logs/",
+        },
+        **error_responses(400, 404, 410),
+    },
+)
 async def download(core: CoreDep, caller: CallerDep, ref: RefDep) -> Response:
     job = await run_in_threadpool(_completed, core, caller, ref)
     members = await run_in_threadpool(archive_members, core, job)

@@ -21,6 +21,7 @@ from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.native.errors import NativeFaceRoute
 from cyclotron.api.native.messages import TERMINAL_TYPES, message_for, snapshot, terminal_message
 from cyclotron.api.native.routes import job_ref
+from cyclotron.api.native.schemas import error_responses
 from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL
 from cyclotron.errors import NotFound, Unauthorized
@@ -143,6 +144,14 @@ def _sse(message: Message | None) -> bytes:
     "/jobs/{id}/events",
     summary="Progress as Server-Sent Events (resumable with Last-Event-ID)",
     response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "The event stream",
+        },
+        204: {"description": "Last-Event-ID is at or past the terminal event"},
+        **error_responses(404, 422),
+    },
 )
 async def progress_events(
     id: str,

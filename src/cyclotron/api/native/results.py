@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep, RefDep, job_ref
+from cyclotron.api.native.schemas import error_responses
 from cyclotron.api.native.status import job_status
 from cyclotron.domain.records import Caller
 from cyclotron.domain.states import TaskState
@@ -129,7 +130,11 @@ def _results(
     raise NativeFaceError(404, f"results of kind {kind} are not served yet")
 
 
-@router.get("/jobs/{id}/results", summary="The job's results, by the service's result kind")
+@router.get(
+    "/jobs/{id}/results",
+    summary="The job's results, by the service's result kind",
+    responses=error_responses(400, 404, 410, 422),
+)
 async def results(
     core: CoreDep,
     caller: CallerDep,
@@ -145,7 +150,11 @@ async def results(
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
-@router.post("/jobs/{id}/results/open-directory", summary="Open results/ on the server's desktop")
+@router.post(
+    "/jobs/{id}/results/open-directory",
+    summary="Open results/ on the server's desktop",
+    responses=error_responses(400, 403, 404, 410),
+)
 async def open_directory(
     id: str, request: Request, core: CoreDep, caller: CallerDep
 ) -> dict[str, str]:

@@ -17,6 +17,7 @@ from cyclotron.api.native.schemas import (
     LogsPublic,
     StatusPublic,
     StreamLogPublic,
+    error_responses,
 )
 from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
 from cyclotron.domain.records import Caller, JobFilter
@@ -63,7 +64,12 @@ def _statuses(status: str | None) -> frozenset[str] | None:
     return words
 
 
-@router.get("/jobs", response_model=JobsPublic, summary="List jobs, newest first")
+@router.get(
+    "/jobs",
+    response_model=JobsPublic,
+    summary="List jobs, newest first",
+    responses=error_responses(422),
+)
 def jobs(
     core: CoreDep,
     caller: CallerDep,
@@ -90,14 +96,27 @@ def jobs(
     )
 
 
-@router.get("/jobs/{id}", response_model=JobDetailPublic, summary="One job with its tasks")
+@router.get(
+    "/jobs/{id}",
+    response_model=JobDetailPublic,
+    summary="One job with its tasks",
+    responses=error_responses(404),
+)
 def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> JobDetailPublic:
     record = get_job(core, caller, ref)
     executor = core.catalog.get(record.service).settings.executor
     return JobDetailPublic.detail(record, executor, input_files(core, record))
 
 
-@router.post("/jobs/{id}/cancel", response_model=StatusPublic, summary="Cancel a job")
+@router.post(
+    "/jobs/{id}/cancel",
+    response_model=StatusPublic,
+    summary="Cancel a job",
+    responses={
+        202: {"model": StatusPublic, "description": "Cancelling: processes still stopping"},
+        **error_responses(400, 404, 409),
+    },
+)
 def cancel(core: CoreDep, caller: CallerDep, ref: RefDep) -> JSONResponse:
     record = get_job(core, caller, ref)
     status = job_status(record)
@@ -119,7 +138,12 @@ def cancel(core: CoreDep, caller: CallerDep, ref: RefDep) -> JSONResponse:
     return JSONResponse({"status": "cancelling"}, 202)
 
 
-@router.delete("/jobs/{id}", response_model=StatusPublic, summary="Delete an ended job")
+@router.delete(
+    "/jobs/{id}",
+    response_model=StatusPublic,
+    summary="Delete an ended job",
+    responses=error_responses(400, 404),
+)
 def delete(core: CoreDep, caller: CallerDep, ref: RefDep) -> StatusPublic:
     try:
         delete_job(core, caller, ref)
@@ -131,7 +155,12 @@ def delete(core: CoreDep, caller: CallerDep, ref: RefDep) -> StatusPublic:
     return StatusPublic(status="deleted")
 
 
-@router.get("/jobs/{id}/logs", response_model=LogsPublic, summary="Tasks' stdout and stderr")
+@router.get(
+    "/jobs/{id}/logs",
+    response_model=LogsPublic,
+    summary="Tasks' stdout and stderr",
+    responses=error_responses(404, 410, 422),
+)
 def logs(
     core: CoreDep,
     caller: CallerDep,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from cyclotron.api.native.status import (
     job_error,
@@ -15,6 +16,44 @@ from cyclotron.api.native.status import (
 )
 from cyclotron.domain.records import JobRecord, TaskRecord
 from cyclotron.domain.states import JobState, TaskState
+
+
+class ProblemPublic(BaseModel):
+    """One entry of FastAPI's 422 list: ``{"loc": [...], "msg": ..., "type": ...}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class DetailPublic(BaseModel):
+    """Every error answer of this face: a message, or (422) FastAPI's list of problems."""
+
+    detail: str | list[ProblemPublic]
+
+
+_ERRORS = {
+    400: "Refused in the job's present state, or a bad path",
+    401: "Authentication is on and the API key is missing or unknown",
+    403: "Not allowed for this caller",
+    404: "Unknown job, or one of another owner",
+    409: "The job finished meanwhile",
+    410: "Job files have been removed",
+    413: "Request body too large",
+    422: "Schema or value errors in the request",
+    429: "Queue full; see Retry-After",
+    503: "Service unavailable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for a route's error codes (401 always: API keys may be on)."""
+    return {
+        code: {"model": DetailPublic, "description": _ERRORS[code]}
+        for code in sorted({401, *codes})
+    }
 
 
 class ErrorPublic(BaseModel):
@@ -169,6 +208,12 @@ class JobsPublic(BaseModel):
 
 class StatusPublic(BaseModel):
     status: str
+
+
+class CreatedPublic(BaseModel):
+    id: str
+    status: str
+    number: int
 
 
 class StreamLogPublic(BaseModel):

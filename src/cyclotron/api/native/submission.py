@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep
+from cyclotron.api.native.schemas import CreatedPublic, error_responses
 from cyclotron.domain.filenames import check_file_name
 from cyclotron.domain.records import Caller
 from cyclotron.errors import InputError, PluginError
@@ -249,7 +250,15 @@ def _submit(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, 
     return {"id": job.id, "status": status, "number": job.number}
 
 
-@router.post("/jobs", status_code=201, summary="Submit a job")
+@router.post(
+    "/jobs",
+    status_code=201,
+    summary="Submit a job",
+    responses={
+        201: {"model": CreatedPublic, "description": "Created (completed at once on reuse)"},
+        **error_responses(403, 422, 429, 503),
+    },
+)
 async def create_job(core: CoreDep, caller: CallerDep, submission: JobSubmission) -> JSONResponse:
     created = await run_in_threadpool(_submit, core, caller, submission)
     return JSONResponse(created, 201, headers={"Location": f"/api/jobs/{created['id']}"})
@@ -314,14 +323,22 @@ def _cache_check(core: Core, caller: Caller, submission: JobSubmission) -> dict[
     }
 
 
-@router.post("/cache/check", summary="The input's cache key, and whether results exist for it")
+@router.post(
+    "/cache/check",
+    summary="The input's cache key, and whether results exist for it",
+    responses=error_responses(422),
+)
 async def cache_check(
     core: CoreDep, caller: CallerDep, submission: JobSubmission
 ) -> dict[str, Any]:
     return await run_in_threadpool(_cache_check, core, caller, submission)
 
 
-@router.post("/validate", summary="Check a submission without creating anything")
+@router.post(
+    "/validate",
+    summary="Check a submission without creating anything",
+    responses=error_responses(422),
+)
 async def validate(
     core: CoreDep, caller: CallerDep, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:

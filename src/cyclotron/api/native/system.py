@@ -11,13 +11,18 @@ from cyclotron import __version__
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.native.errors import NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep
+from cyclotron.api.native.schemas import error_responses
 from cyclotron.services.system import service_statuses, system_status
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 API_VERSION = 1
 
 
-@router.get("/system/status", summary="Version, services, executors, queues and database")
+@router.get(
+    "/system/status",
+    summary="Version, services, executors, queues and database",
+    responses=error_responses(),
+)
 async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     found = await run_in_threadpool(system_status, core)
     return {
@@ -53,7 +58,11 @@ async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     }
 
 
-@router.get("/services", summary="Configured services, their inputs and limits")
+@router.get(
+    "/services",
+    summary="Configured services, their inputs and limits",
+    responses=error_responses(),
+)
 async def services(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     statuses = {s.name: s for s in service_statuses(core)}
     listed = []
