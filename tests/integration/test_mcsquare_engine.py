@@ -18,8 +18,14 @@ from cyclotron.simulators.mcsquare import inputs, install
 from cyclotron.simulators.mcsquare.outputs import deposited_energy
 from cyclotron.simulators.mcsquare.run import McsquareError, McsquareResult, run_mcsquare
 
-REASON = install.unavailable_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"MCsquare unavailable: {REASON}")
+
+@pytest.fixture(autouse=True, scope="module")
+def _mcsquare_installed() -> None:
+    """The project's install puts MCsquare here (scripts/test): its absence is a failure."""
+    reason = install.unavailable_reason()
+    if reason is not None:
+        pytest.fail(f"MCsquare must be installed for these tests: {reason}")
+
 
 WATER = Medium(276, "WATER, LIQUID", 1.0)
 VACUUM = Medium(1000, "VACUUM", 0.0)
