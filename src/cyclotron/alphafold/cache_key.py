@@ -9,10 +9,8 @@ unchanged. Ligands stand in as ``ccd:<codes>`` or ``smiles:<text>``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from cyclotron.alphafold.inputs import AlphaFoldInput, Entity, parse_input
+from cyclotron.domain.cachekeys import canonical_key
 
 Molecule = tuple[str, str, tuple[tuple[str, int], ...]]
 
@@ -33,14 +31,8 @@ def canonical_molecules(model: AlphaFoldInput) -> list[Molecule]:
     return sorted(_molecule(e) for e in model.entities for _ in range(e.count))
 
 
-def canonical_json(service: str, plugin_version: str, payload: object) -> bytes:
-    """Sorted keys, no insignificant whitespace, UTF-8: the bytes every cache key hashes."""
-    document = {"service": service, "plugin_version": plugin_version, "input": payload}
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def input_key(body: object, *, service: str = "alphafold3", plugin_version: str = "") -> str:
     """Lowercase hex SHA-256 of an AlphaFold 3 body's canonical input; ``InputError`` if invalid."""
     molecules = canonical_molecules(parse_input(body))
     payload = [[kind, identity, [list(m) for m in mods]] for kind, identity, mods in molecules]
-    return hashlib.sha256(canonical_json(service, plugin_version, payload)).hexdigest()
+    return canonical_key(service, plugin_version, payload)

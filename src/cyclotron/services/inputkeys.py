@@ -7,17 +7,11 @@ sorted (name, SHA-256 of content) pairs, so their order never matters.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from cyclotron.domain.cachekeys import canonical_key
 from cyclotron.services.archives import regular_files
-
-
-def canonical_key(service: str, plugin_version: str | None, payload: Mapping[str, object]) -> str:
-    document = {"service": service, "plugin_version": plugin_version, "input": payload}
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def files_key(
