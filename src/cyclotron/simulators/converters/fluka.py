@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.values import count, number, vector
 
 __all__ = ["BOUNDARY_MARGIN_CM", "DEFAULT_SEED", "INPUT_FILE", "fluka_files"]
 
@@ -127,7 +128,7 @@ def fluka_files(project: Mapping[str, Any]) -> dict[str, str]:
         "* random number generator settings",
         _card("RANDOMIZ", None, DEFAULT_SEED),
         "* number of particles to simulate",
-        _card("START", _count(beam.get("numberOfParticles"), "beam.numberOfParticles")),
+        _card("START", count(beam.get("numberOfParticles"), "beam.numberOfParticles")),
         "STOP",
     ]
     info = {"version": "unknown", "label": "", "simulator": "fluka"}
@@ -219,26 +220,6 @@ def _section(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConversionError(f"{what} is not a number: {value!r}")
-    return float(value)
-
-
-def _count(value: Any, what: str) -> int:
-    number = _number(value, what)
-    if number < 1 or number != int(number):
-        raise ConversionError(f"{what} must be a positive whole number, not {value!r}")
-    return int(number)
-
-
-def _vector(value: Any, what: str) -> Vector:
-    if not isinstance(value, Sequence) or len(value) != 3:
-        raise ConversionError(f"{what} is not three numbers: {value!r}")
-    x, y, z = (_number(item, what) for item in value)
-    return (x, y, z)
-
-
 def _particle(particle: Mapping[str, Any]) -> tuple[str, float, int] | None:
     """FLUKA name, mass and nucleons of an editor particle, None if FLUKA lacks it."""
     particle_id = particle.get("id")
@@ -278,18 +259,18 @@ class _Solid:
         if kind not in keys:
             raise ConversionError(f"{label}: geometry {kind!r} has no FLUKA body here")
         if kind == "HollowCylinderGeometry" and not world:
-            inner = _number(parameters.get("innerRadius", 0), f"{label} inner radius")
+            inner = number(parameters.get("innerRadius", 0), f"{label} inner radius")
             if inner > 0:
                 raise ConversionError(
                     f"{label}: a hollow cylinder (inner radius {inner}) is refused"
                 )
-        sizes = tuple(_number(parameters.get(key), f"{label} {key}") for key in keys[kind])
+        sizes = tuple(number(parameters.get(key), f"{label} {key}") for key in keys[kind])
         if min(sizes) <= 0:
             raise ConversionError(f"{label}: sizes must be positive, not {sizes}")
         return cls(
             kind={"BoxGeometry": "box", "SphereGeometry": "sphere"}.get(kind, "cylinder"),
-            center=_vector(geometry.get("position", (0, 0, 0)), f"{label} position"),
-            rotation=_vector(geometry.get("rotation", (0, 0, 0)), f"{label} rotation"),
+            center=vector(geometry.get("position", (0, 0, 0)), f"{label} position"),
+            rotation=vector(geometry.get("rotation", (0, 0, 0)), f"{label} rotation"),
             sizes=sizes,
         )
 
@@ -419,13 +400,13 @@ class _Materials:
             raise ConversionError(f"{label} uses an unknown material {uuid!r}")
         label = f"{label} material {material.get('name')!r}"
         overrides = zone.get("materialPropertiesOverrides") or {}
-        icru = int(_number(material.get("icru"), f"{label} ICRU id"))
-        density = _number(overrides.get("density", material.get("density")), f"{label} density")
+        icru = int(number(material.get("icru"), f"{label} ICRU id"))
+        density = number(overrides.get("density", material.get("density")), f"{label} density")
         potential = overrides.get(
             "averageIonisationPotential", material.get("averageIonisationPotential")
         )
         if potential is not None:
-            potential = _number(potential, f"{label} ionisation potential")
+            potential = number(potential, f"{label} ionisation potential")
         if icru in (_BLACK_HOLE_ICRU, _VACUUM_ICRU):
             if potential is not None:
                 raise ConversionError(f"{label}: FLUKA's {icru=} takes no ionisation potential")
@@ -472,15 +453,15 @@ def _beam_cards(beam: Mapping[str, Any]) -> list[str]:
     name, mass, nucleons = known
     heavy_ion: list[str] = []
     if name == "HEAVYION":
-        charge = _count(particle.get("z"), "heavy-ion beam Z")
-        nucleons = _count(particle.get("a"), "heavy-ion beam A")
+        charge = count(particle.get("z"), "heavy-ion beam Z")
+        nucleons = count(particle.get("a"), "heavy-ion beam A")
         heavy_ion.append(_card("HI-PROPE", float(charge), float(nucleons)))
     energy, sigma = _beam_energy(beam, nucleons, per_nucleon=name == "HEAVYION")
     spread = _momentum_spread(energy, sigma, mass) / 1000
     divergence = _divergence(beam.get("divergence") or {})
     shape = _beam_shape(beam.get("sigma") or {})
-    position = _vector(beam.get("position"), "beam position")
-    direction = _vector(beam.get("direction"), "beam direction")
+    position = vector(beam.get("position"), "beam position")
+    direction = vector(beam.get("direction"), "beam direction")
     length = math.sqrt(sum(c * c for c in direction))
     if length == 0:
         raise ConversionError("beam direction is a zero vector")
@@ -498,8 +479,8 @@ def _beam_energy(
     beam: Mapping[str, Any], nucleons: int, *, per_nucleon: bool
 ) -> tuple[float, float]:
     """Kinetic energy and its Gaussian sigma in MeV, per nucleon where FLUKA wants it."""
-    energy = _number(beam.get("energy"), "beam energy")
-    sigma = _number(beam.get("energySpread", 0), "beam energy spread")
+    energy = number(beam.get("energy"), "beam energy")
+    sigma = number(beam.get("energySpread", 0), "beam energy spread")
     unit = beam.get("energyUnit", "MeV/nucl")
     if unit not in ("MeV", "MeV/nucl"):
         raise ConversionError(f"beam energy unit {unit!r}")
@@ -526,9 +507,9 @@ def _momentum_spread(energy: float, sigma: float, mass: float) -> float:
 
 def _divergence(divergence: Mapping[str, Any]) -> float:
     """FLUKA's WHAT(3): minus the FWHM in mrad of a Gaussian angular spread."""
-    x = _number(divergence.get("x", 0), "beam divergence x")
-    y = _number(divergence.get("y", 0), "beam divergence y")
-    focal = _number(divergence.get("distanceToFocal", 0), "beam divergence focal distance")
+    x = number(divergence.get("x", 0), "beam divergence x")
+    y = number(divergence.get("y", 0), "beam divergence y")
+    focal = number(divergence.get("distanceToFocal", 0), "beam divergence focal distance")
     if x == y == 0:
         return 0.0
     if x != y or x < 0:
@@ -541,8 +522,8 @@ def _divergence(divergence: Mapping[str, Any]) -> float:
 def _beam_shape(sigma: Mapping[str, Any]) -> Vector:
     """BEAM WHAT(4..6) for the editor's beam shape."""
     shape = sigma.get("type")
-    x = _number(sigma.get("x", 0), "beam shape x")
-    y = _number(sigma.get("y", 0), "beam shape y")
+    x = number(sigma.get("x", 0), "beam shape x")
+    y = number(sigma.get("y", 0), "beam shape y")
     if x < 0 or y < 0:
         raise ConversionError(f"beam shape {shape!r}: negative size x={x}, y={y}")
     # WHAT(6) is the particles' weight, its sign choosing a rectangle (+) or an annulus (-)
@@ -598,15 +579,15 @@ def _binning(detector: Mapping[str, Any]) -> tuple[float, Vector, tuple[float, .
     kind = geometry.get("geometryType")
     label = f"detector {detector.get('name')!r} ({kind})"
     parameters = geometry.get("parameters") or {}
-    x, y, z = _vector(geometry.get("position", (0, 0, 0)), f"{label} position")
-    if any(_vector(geometry.get("rotation", (0, 0, 0)), f"{label} rotation")):
+    x, y, z = vector(geometry.get("position", (0, 0, 0)), f"{label} position")
+    if any(vector(geometry.get("rotation", (0, 0, 0)), f"{label} rotation")):
         raise ConversionError(f"{label}: a rotated detector")
 
     def size(key: str) -> float:
-        return _number(parameters.get(key), f"{label} {key}")
+        return number(parameters.get(key), f"{label} {key}")
 
     def bins(key: str) -> float:
-        return float(_count(parameters.get(key), f"{label} {key}"))
+        return float(count(parameters.get(key), f"{label} {key}"))
 
     if kind == "Mesh":
         half = (size("width") / 2, size("height") / 2, size("depth") / 2)
@@ -615,7 +596,7 @@ def _binning(detector: Mapping[str, Any]) -> tuple[float, Vector, tuple[float, .
         return 10.0, (x + half[0], y + half[1], z + half[2]), (*second, *counts)
     if kind == "Cyl":
         half_depth = size("depth") / 2
-        inner = _number(parameters.get("innerRadius", 0), f"{label} innerRadius")
+        inner = number(parameters.get("innerRadius", 0), f"{label} innerRadius")
         counts = (bins("radialSegments"), 1.0, bins("zSegments"))
         return 11.0, (size("radius"), y, z + half_depth), (inner, x, z - half_depth, *counts)
     raise ConversionError(f"{label}: no FLUKA USRBIN binning for this detector type")
@@ -661,7 +642,7 @@ def _selection(chosen: Mapping[str, Any]) -> str | float:
         keyword, operator, value = rule.get("keyword"), rule.get("operator"), rule.get("value")
         if keyword not in ("Z", "A") or operator not in ("==", "equal") or keyword in values:
             raise ConversionError(f"{label}: rule {keyword} {operator} {value} is refused")
-        values[str(keyword)] = int(_number(value, f"{label} {keyword}"))
+        values[str(keyword)] = int(number(value, f"{label} {keyword}"))
     if values.get("Z", 0) <= 0 or values.get("A", 0) < 0:
         raise ConversionError(f"{label}: needs Z == (positive) and optionally A ==")
     return float(-(100 * values["Z"] + 100000 * values.get("A", 0)))

@@ -26,6 +26,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.values import count
 
 __all__ = ["GDML_FILE", "MACRO_FILE", "geant4_files"]
 
@@ -123,13 +124,6 @@ def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConversionError(f"{what} must be a number, not {value!r}")
     return value
-
-
-def _count(value: Any, what: str) -> int:
-    number = _number(value, what)
-    if number < 1 or number != int(number):
-        raise ConversionError(f"{what} must be a whole number of at least 1, not {value!r}")
-    return int(number)
 
 
 def _vector(values: Any, what: str) -> Vector:
@@ -620,7 +614,7 @@ def _macro(project: Mapping[str, Any]) -> str:
             "",
             *_banner("Run"),
             "",
-            f"/run/beamOn {_count(beam.get('numberOfParticles'), 'beam numberOfParticles')}",
+            f"/run/beamOn {count(beam.get('numberOfParticles'), 'beam numberOfParticles')}",
             "",
             *_banner("Collect results"),
             "",
@@ -699,8 +693,8 @@ def _particle(particle: Mapping[str, Any], particles: Mapping[int, str]) -> tupl
         if ident == _GEANT4_CARBON_12:
             charge, mass = 6, 12
         else:
-            charge = _count(particle.get("z"), "beam ion Z")
-            mass = _count(particle.get("a"), "beam ion A")
+            charge = count(particle.get("z"), "beam ion Z")
+            mass = count(particle.get("a"), "beam ion A")
         # fully stripped; the reference's charge 0 would leave the ion without any EM interaction
         return ["/gps/particle ion", f"/gps/ion {charge} {mass} {charge} 0"], mass
     raise ConversionError(
@@ -772,7 +766,7 @@ def _scoring(
     histograms: list[str] = []
     for index, (detector_name, quantity) in enumerate(spectra):
         name = quantity["name"]
-        bins = _count(quantity.get("histogramNBins", 1), f"quantity {name!r} histogram bins")
+        bins = count(quantity.get("histogramNBins", 1), f"quantity {name!r} histogram bins")
         low = _number(quantity.get("histogramMin", 0), f"quantity {name!r} histogram minimum")
         high = _number(quantity.get("histogramMax", 1), f"quantity {name!r} histogram maximum")
         unit = quantity.get("histogramUnit", "MeV")
@@ -826,7 +820,7 @@ def _mesh(detector: Mapping[str, Any], quantities: Sequence[Mapping[str, Any]]) 
         if not 0 <= inner < radius:
             raise ConversionError(f"{what}: inner radius {inner!r} must lie in [0, {radius!r})")
         counts = [
-            _count(params.get(key), f"{what}: {key}") for key in ("radialSegments", "zSegments")
+            count(params.get(key), f"{what}: {key}") for key in ("radialSegments", "zSegments")
         ]
         return [
             f"/score/create/cylinderMesh {name}",
@@ -838,7 +832,7 @@ def _mesh(detector: Mapping[str, Any], quantities: Sequence[Mapping[str, Any]]) 
         ]
     halves = (_num(size(key) / 2) for key in ("width", "height", "depth"))
     counts = [
-        _count(params.get(key), f"{what}: {key}") for key in ("xSegments", "ySegments", "zSegments")
+        count(params.get(key), f"{what}: {key}") for key in ("xSegments", "ySegments", "zSegments")
     ]
     return [
         f"/score/create/boxMesh {name}",

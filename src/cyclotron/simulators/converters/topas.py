@@ -59,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.values import count, number, vector
 
 __all__ = ["CONFIG_FILE", "topas_files"]
 
@@ -230,23 +231,12 @@ def _items(mapping: Mapping[str, Any], key: str, what: str) -> list[Mapping[str,
     return value
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConversionError(f"{what} is not a number: {value!r}")
-    return float(value)
-
-
 def _count(value: Any, what: str) -> int:
-    number = _number(value, what)
-    if number != int(number) or not 1 <= number <= _MAX_INT:
-        raise ConversionError(f"{what} must be a whole number from 1 to {_MAX_INT}: {value!r}")
-    return int(number)
+    return count(value, what, most=_MAX_INT)
 
 
 def _vector(value: Any, what: str) -> Array:
-    if not isinstance(value, list) or len(value) != 3:
-        raise ConversionError(f"{what} is not a 3-vector: {value!r}")
-    return np.array([_number(v, what) for v in value], dtype=np.float64)
+    return np.array(vector(value, what), dtype=np.float64)
 
 
 def _label(item: Mapping[str, Any], kind: str) -> str:
@@ -306,7 +296,7 @@ class _Shape:
         kind, parameters = geometry.get("geometryType"), geometry["parameters"]
 
         def size(key: str) -> float:
-            value = _number(parameters.get(key), f"{what} {key}")
+            value = number(parameters.get(key), f"{what} {key}")
             if value < 0:
                 raise ConversionError(f"{what} {key} is negative")
             return value
@@ -672,7 +662,7 @@ class _Materials:
 
     def icru(self, zone: Mapping[str, Any]) -> int:
         material = self.entry(zone)
-        return int(_number(material.get("icru"), f"{_label(material, 'material')} ICRU number"))
+        return int(number(material.get("icru"), f"{_label(material, 'material')} ICRU number"))
 
     def nist(self, zone: Mapping[str, Any]) -> str:
         material, icru = self.entry(zone), self.icru(zone)
@@ -682,7 +672,7 @@ class _Materials:
         if icru not in _NIST:
             raise ConversionError(f"{what} has no Geant4 NIST counterpart")
         name, density = _NIST[icru]
-        given = _number(material.get("density"), f"{what} density")
+        given = number(material.get("density"), f"{what} density")
         if not math.isclose(given, density, rel_tol=_DENSITY_RTOL):
             raise ConversionError(
                 f"{what} has density {given} g/cm3 but {name} has {density} g/cm3;"
@@ -729,22 +719,22 @@ def _write_beam(
             " correlation, which a TOPAS Beam source does not have"
         )
     divergence = beam.get("divergence") or {}
-    if any(_number(divergence.get(k, 0), f"beam.divergence.{k}") for k in ("x", "y")):
+    if any(number(divergence.get(k, 0), f"beam.divergence.{k}") for k in ("x", "y")):
         raise ConversionError("beam.divergence cannot be expressed in TOPAS")
-    if _number(divergence.get("distanceToFocal", 0), "beam.divergence.distanceToFocal"):
+    if number(divergence.get("distanceToFocal", 0), "beam.divergence.distanceToFocal"):
         raise ConversionError("beam.divergence.distanceToFocal cannot be expressed in TOPAS")
 
     particle, nucleons = _beam_particle(beam)
-    energy = _number(beam.get("energy"), "beam.energy")
-    spread = _number(beam.get("energySpread", 0), "beam.energySpread")
+    energy = number(beam.get("energy"), "beam.energy")
+    spread = number(beam.get("energySpread", 0), "beam.energySpread")
     if energy <= 0 or spread < 0:
         raise ConversionError("beam.energy must be positive and beam.energySpread not negative")
     unit = beam.get("energyUnit")
     if nucleons > 1 and unit is None:
         raise ConversionError("beam.energyUnit is missing: MeV or MeV/nucl is ambiguous for ions")
     total = energy * nucleons if unit in (None, "MeV/nucl") and nucleons else energy
-    low = _number(beam.get("energyLowCutoff", 0), "beam.energyLowCutoff")
-    high = _number(beam.get("energyHighCutoff", math.inf), "beam.energyHighCutoff")
+    low = number(beam.get("energyLowCutoff", 0), "beam.energyLowCutoff")
+    high = number(beam.get("energyHighCutoff", math.inf), "beam.energyHighCutoff")
     if low > 0 or high < energy + 5 * spread:
         raise ConversionError(
             "beam.energyLowCutoff/energyHighCutoff (transport cut-offs)"
@@ -802,8 +792,8 @@ def _beam_particle(beam: Mapping[str, Any]) -> tuple[str, int]:
 
 def _write_profile(out: _Parameters, source: str, sigma: Mapping[str, Any], axial: bool) -> None:
     kind = sigma.get("type", "Gaussian")
-    x = _number(sigma.get("x", 0), "beam.sigma.x")
-    y = _number(sigma.get("y", 0), "beam.sigma.y")
+    x = number(sigma.get("x", 0), "beam.sigma.x")
+    y = number(sigma.get("y", 0), "beam.sigma.y")
     if x < 0 or y < 0:
         raise ConversionError("beam.sigma must not be negative")
     if kind == "Flat circular":
@@ -981,8 +971,8 @@ def _write_energy_bins(
         )
     modifier = modifiers[0]
     bins = _count(modifier.get("binsNumber"), f"{what} energy bins")
-    low = _number(modifier.get("lowerLimit"), f"{what} energy lower limit")
-    high = _number(modifier.get("upperLimit"), f"{what} energy upper limit")
+    low = number(modifier.get("lowerLimit"), f"{what} energy lower limit")
+    high = number(modifier.get("upperLimit"), f"{what} energy upper limit")
     log = bool(modifier.get("isLog"))
     if not 0 <= low < high or (log and low == 0):
         raise ConversionError(f"{what}: energy binning {low}-{high} MeV is not valid")
@@ -1005,7 +995,7 @@ def _selection(chosen: Mapping[str, Any]) -> tuple[str | None, str | None]:
     values: dict[str, tuple[str, float]] = {}
     for rule in _items(chosen, "rules", what):
         keyword, operator = rule.get("keyword"), rule.get("operator")
-        value = _number(rule.get("value"), f"{what} {keyword}")
+        value = number(rule.get("value"), f"{what} {keyword}")
         if keyword not in ("Z", "A", "GEN") or keyword in values:
             raise ConversionError(f"{what}: rule on '{keyword}' cannot be expressed in TOPAS")
         values[str(keyword)] = (str(operator), value)

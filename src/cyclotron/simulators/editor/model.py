@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.values import count, number, vector
 from cyclotron.simulators.editor.project import (
     AllDetector,
     BeamSettings,
@@ -139,39 +140,19 @@ def _parse(project: Mapping[str, Any]) -> EditorProject:
     )
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConversionError(f"{what} must be a number, not {value!r}")
-    return float(value)
-
-
-def _count(value: Any, what: str) -> int:
-    amount = _number(value, what)
-    if amount < 1 or amount != int(amount):
-        raise ConversionError(f"{what} must be a whole number of at least 1, not {value!r}")
-    return int(amount)
-
-
-def _vector(values: Any, what: str) -> Vector:
-    if not isinstance(values, Sequence) or len(values) != 3:
-        raise ConversionError(f"{what} must be three numbers, not {values!r}")
-    x, y, z = (_number(value, what) for value in values)
-    return (x, y, z)
-
-
 def _figure(item: Mapping[str, Any], parent: Figure | None = None) -> Figure:
     """A figure in world coordinates (a Geant4-mode child is placed in its parent's frame)."""
     what = f"figure {item.get('name')!r}"
     data = item["geometryData"]
     kind, params = data["geometryType"], data.get("parameters") or {}
-    position = _vector(data.get("position", (0, 0, 0)), f"{what} position")
-    rotation = _vector(data.get("rotation", (0, 0, 0)), f"{what} rotation")
+    position = vector(data.get("position", (0, 0, 0)), f"{what} position")
+    rotation = vector(data.get("rotation", (0, 0, 0)), f"{what} rotation")
     if parent is not None:
         position, rotation = _placed_in(parent, position, rotation)
     base = (str(item["uuid"]), str(item.get("name", "")), position, rotation)
 
     def size(key: str) -> float:
-        value = _number(params.get(key), f"{what} {key}")
+        value = number(params.get(key), f"{what} {key}")
         if value < 0:
             raise ConversionError(f"{what} {key} must not be negative, not {value}")
         return value
@@ -199,7 +180,7 @@ def _material(item: Mapping[str, Any], uuid: str | None = None) -> Material:
     icru = item["icru"]
     if isinstance(icru, bool) or not isinstance(icru, int):
         raise ConversionError(f"material {name!r}: ICRU id must be an integer, not {icru!r}")
-    density = _number(item.get("density", 1.0), f"material {name!r} density")
+    density = number(item.get("density", 1.0), f"material {name!r} density")
     return Material(uuid or str(item.get("uuid", "")), name, icru, density)
 
 
@@ -214,7 +195,7 @@ def _zone_material(
     custom, overrides = zone.get("customMaterial"), zone.get("materialPropertiesOverrides") or {}
     if isinstance(custom, Mapping) and "density" in overrides:
         custom_material = _material(custom)
-        density = _number(overrides["density"], f"{what} density")
+        density = number(overrides["density"], f"{what} density")
         return Material(custom_material.uuid, custom_material.name, custom_material.icru, density)
     return base
 
@@ -291,7 +272,7 @@ def _beam(item: Mapping[str, Any], geant4: bool) -> BeamSettings:
     if unit not in ("MeV", "MeV/nucl"):
         raise UnsupportedFeature(f"beam energy unit {unit!r}")
     scale = particle.nucleus[1] if unit == "MeV/nucl" and particle.nucleus else 1
-    direction = _vector(item.get("direction", (0, 0, 1)), "beam direction")
+    direction = vector(item.get("direction", (0, 0, 1)), "beam direction")
     length = math.sqrt(sum(c * c for c in direction))
     if length == 0:
         raise ConversionError("beam direction is the zero vector")
@@ -299,19 +280,19 @@ def _beam(item: Mapping[str, Any], geant4: bool) -> BeamSettings:
     divergence = item.get("divergence") or {}
     return BeamSettings(
         particle=particle,
-        energy=_number(item["energy"], "beam energy") * scale,
-        energy_sigma=_number(item.get("energySpread", 0), "beam energySpread") * scale,
-        position=_vector(item.get("position", (0, 0, 0)), "beam position"),
+        energy=number(item["energy"], "beam energy") * scale,
+        energy_sigma=number(item.get("energySpread", 0), "beam energySpread") * scale,
+        position=vector(item.get("position", (0, 0, 0)), "beam position"),
         direction=(direction[0] / length, direction[1] / length, direction[2] / length),
         shape=str(sigma.get("type", "Gaussian")),
-        sigma_x=abs(_number(sigma.get("x", 0), "beam sigma x")),
-        sigma_y=abs(_number(sigma.get("y", 0), "beam sigma y")),
+        sigma_x=abs(number(sigma.get("x", 0), "beam sigma x")),
+        sigma_y=abs(number(sigma.get("y", 0), "beam sigma y")),
         sad=str(sad.get("type", "none")),
-        divergence_x=_number(divergence.get("x", 0), "beam divergence x"),
-        divergence_y=_number(divergence.get("y", 0), "beam divergence y"),
-        focal_distance=_number(divergence.get("distanceToFocal", 0), "beam focal distance"),
+        divergence_x=number(divergence.get("x", 0), "beam divergence x"),
+        divergence_y=number(divergence.get("y", 0), "beam divergence y"),
+        focal_distance=number(divergence.get("distanceToFocal", 0), "beam focal distance"),
         source_type=str(item.get("sourceType", "simple")),
-        primaries=_count(item["numberOfParticles"], "beam numberOfParticles"),
+        primaries=count(item["numberOfParticles"], "beam numberOfParticles"),
     )
 
 
@@ -322,14 +303,14 @@ def _particle(item: Mapping[str, Any], geant4: bool) -> Particle:
     name = str(item.get("name", ident))
     nucleus = (GEANT4_NUCLEI if geant4 else COMMON_NUCLEI).get(ident)
     if ident == HEAVY_ION and not geant4:
-        nucleus = (_count(item.get("z"), "ion Z"), _count(item.get("a"), "ion A"))
+        nucleus = (count(item.get("z"), "ion Z"), count(item.get("a"), "ion A"))
     return Particle(ident, name, nucleus)
 
 
 def _physics(item: Mapping[str, Any]) -> Physics:
     return Physics(
         nuclear_reactions=bool(item.get("enableNuclearReactions", True)),
-        energy_loss=_number(item.get("energyLoss", 0.03), "physics energyLoss"),
+        energy_loss=number(item.get("energyLoss", 0.03), "physics energyLoss"),
         straggling=str(item.get("energyModelStraggling", "Vavilov")),
         scattering=str(item.get("multipleScattering", "Moliere")),
     )
@@ -342,18 +323,18 @@ def _detector(item: Mapping[str, Any]) -> Detector:
     base = (
         str(item["uuid"]),
         str(item.get("name", "")),
-        _vector(data.get("position", (0, 0, 0)), f"{what} position"),
-        _vector(data.get("rotation", (0, 0, 0)), f"{what} rotation"),
+        vector(data.get("position", (0, 0, 0)), f"{what} position"),
+        vector(data.get("rotation", (0, 0, 0)), f"{what} rotation"),
     )
 
     def size(key: str, default: float | None = None) -> float:
-        value = _number(params.get(key, default), f"{what} {key}")
+        value = number(params.get(key, default), f"{what} {key}")
         if value < 0 or (value == 0 and default is None):
             raise ConversionError(f"{what} {key} must be positive, not {value}")
         return value
 
     def bins(key: str) -> int:
-        return _count(params.get(key, 1), f"{what} {key}")
+        return count(params.get(key, 1), f"{what} {key}")
 
     if kind == "Cyl":
         radius, inner = size("radius"), size("innerRadius", 0.0)
@@ -385,7 +366,7 @@ def _filter(item: Mapping[str, Any], geant4: bool) -> Filter:
         if operator is None:
             unsupported = unsupported or f"operator {rule.get('operator')!r}"
             continue
-        value = _number(rule.get("value"), f"filter {name!r} rule value")
+        value = number(rule.get("value"), f"filter {name!r} rule value")
         rules.append(FilterRule(str(rule.get("keyword")), operator, value))
     return Filter(uuid, name, tuple(rules), unsupported)
 
@@ -419,8 +400,8 @@ def _geant4_filter(item: Mapping[str, Any], uuid: str, name: str, geant4: bool) 
     unit = ENERGY_UNITS.get(data.get("kineticEnergyUnit", "MeV"))
     if unit is None:
         return Filter(uuid, name, (), f"energy unit {data.get('kineticEnergyUnit')!r}")
-    low = _number(data.get("kineticEnergyLow"), f"filter {name!r} kineticEnergyLow") * unit
-    high = _number(data.get("kineticEnergyHigh"), f"filter {name!r} kineticEnergyHigh") * unit
+    low = number(data.get("kineticEnergyLow"), f"filter {name!r} kineticEnergyLow") * unit
+    high = number(data.get("kineticEnergyHigh"), f"filter {name!r} kineticEnergyHigh") * unit
     energy = (FilterRule("E", ">=", low), FilterRule("E", "<=", high))
     return Filter(uuid, name, chosen.rules + energy, chosen.unsupported)
 
@@ -463,9 +444,9 @@ def _output(
 def _modifier(item: Mapping[str, Any], what: str) -> Modifier:
     return Modifier(
         kind=str(item["diffType"]),
-        lower=_number(item["lowerLimit"], f"{what} modifier lowerLimit"),
-        upper=_number(item["upperLimit"], f"{what} modifier upperLimit"),
-        bins=_count(item["binsNumber"], f"{what} modifier binsNumber"),
+        lower=number(item["lowerLimit"], f"{what} modifier lowerLimit"),
+        upper=number(item["upperLimit"], f"{what} modifier upperLimit"),
+        bins=count(item["binsNumber"], f"{what} modifier binsNumber"),
         log=bool(item.get("isLog")),
     )
 
