@@ -49,6 +49,10 @@ class FilesRemoved(CyclotronError):
     """The job's files were removed by retention."""
 
 
+class Superseded(CyclotronError):
+    """A report on a task attempt that is no longer wanted (ended, or handed out again)."""
+
+
 class Forbidden(CyclotronError):
     """The caller may not do this."""
 

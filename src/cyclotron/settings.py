@@ -154,10 +154,28 @@ class LocalExecutorSettings(BaseModel):
     grace_period: float = Field(10.0, ge=0)
 
 
+class CeleryExecutorSettings(BaseModel):
+    """Tasks sent through a Celery broker to ``cyclotron worker`` processes on any machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = "cyclotron"
+    # The address workers use to reach this server's worker routes; default: host and port.
+    api_url: str | None = None
+    # Tasks handed to the broker and not yet ended, across every worker and server process.
+    max_queued: int = Field(64, ge=1)
+    # How long a task may wait in the broker for a worker before it is handed out again.
+    queue_timeout: float = Field(3600.0, gt=0)
+    # Redis: an unacknowledged message (its worker died) is delivered again after this long.
+    visibility_timeout: float = Field(3600.0, gt=0)
+
+
 class ExecutorsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
+    celery: CeleryExecutorSettings = Field(default_factory=CeleryExecutorSettings)
 
 
 class ServiceSettings(BaseModel):

@@ -26,6 +26,7 @@ from cyclotron.api.native.routes import router as native_router
 from cyclotron.api.native.submission import router as submission_router
 from cyclotron.api.native.system import router as system_router
 from cyclotron.api.upload.routes import router as upload_router
+from cyclotron.api.worker.routes import router as worker_router
 from cyclotron.api.yaptide.auth import router as yaptide_auth_router
 from cyclotron.api.yaptide.cors import FaceCors
 from cyclotron.api.yaptide.errors import error_response
@@ -133,6 +134,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(yaptide_jobs_router)
     app.include_router(yaptide_results_router)
     app.include_router(yaptide_worker_router)
+    app.include_router(worker_router)
     _answer_framework_errors(app)
     app.add_middleware(HttpLatency, metrics=core.metrics)
     # Browser origins allowed by [api] cors_origins; localhost ones too when the server

@@ -24,6 +24,7 @@ from cyclotron.errors import (
     QueueFull,
     RateLimited,
     ServiceUnavailable,
+    Superseded,
     TransitionRefused,
     Unauthorized,
 )
@@ -37,6 +38,7 @@ _CODES: tuple[tuple[type[CyclotronError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (FilesRemoved, 410),
+    (Superseded, 410),
     (TransitionRefused, 409),
     (ConflictError, 400),
     (ServiceUnavailable, 503),

@@ -88,6 +88,53 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Tasks run at once (default: the CPUs).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="This worker's name (default: host-pid).")
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option(help="Scratch space for the tasks' working directories.")
+    ] = Path("./cyclotron-worker"),
+    api_url: Annotated[
+        str | None,
+        typer.Option(help="The server's address (default: the one in each task's message)."),
+    ] = None,
+    retry_for: Annotated[
+        float, typer.Option(min=0, help="Seconds to keep retrying a report the server refuses.")
+    ] = 3600.0,
+    config: ConfigOption = None,
+) -> None:
+    """Run tasks from the Celery broker ([executors.celery]) and report them to the server."""
+    from cyclotron.executors.celery.app import celery_app
+    from cyclotron.executors.celery.worker import WorkerRuntime, default_name, register
+
+    overrides = {"executors": {"local": {"max_parallel": concurrency}}} if concurrency else None
+    settings = settings_or_exit(config, overrides)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    slots = settings.executors.local.max_parallel
+    worker_name = name or default_name()
+    celery = celery_app(settings.executors.celery)
+    register(celery, WorkerRuntime(settings, worker_name, data_dir, api_url, retry_for))
+    celery.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={slots}",
+            f"--queues={settings.executors.celery.queue}",
+            f"--hostname={worker_name}@%h",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the database migrations."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from cyclotron.domain.primaries import primaries_in
+from cyclotron.domain.primaries import nstat_of, primaries_in, with_nstat
 from cyclotron.errors import PluginError
 
 if TYPE_CHECKING:
@@ -132,6 +132,16 @@ class SimulatorPlugin(ABC):
         """The job's number of primary particles as its input states it, if the engine has one."""
         return primaries_in(input_dir)
 
+    def set_total_primaries(self, input_dir: Path, total: int) -> None:
+        """Make the input state ``total`` as the job's number of primaries (a submission's
+        ``input.primaries`` over its files). The default sets NSTAT of beam.dat; engines that
+        state it elsewhere override this as they override ``total_primaries``."""
+        beam = input_dir / "beam.dat"
+        text = beam.read_text(encoding="utf-8", errors="replace") if beam.is_file() else ""
+        if nstat_of(text) is None:
+            raise PluginError(f"the input of {self.name!r} states no number of primaries to set")
+        beam.write_text(with_nstat(text, total), encoding="utf-8")
+
 
 class TaskReporter(Protocol):
     """How an executor tells the core what happened; implemented by the services layer."""
@@ -153,10 +163,17 @@ class Executor(ABC):
     """Runs tasks somewhere. It never decides states; it reports what happened."""
 
     name: ClassVar[str]
+    #: True when its tasks are counted in the database rather than by the executor (they run
+    #: on other machines): it may then take ``free_slots()`` less its services' running tasks.
+    counts_in_database: ClassVar[bool] = False
 
     @abstractmethod
     def __init__(self, settings: Settings) -> None:
         """Executors are built from the whole settings object and pick their own section."""
+
+    def claim_lease_seconds(self, default: float) -> float:
+        """How long a task handed to it may go without a report (it may wait in a queue)."""
+        return default
 
     @abstractmethod
     def start(self, reporter: TaskReporter) -> None:

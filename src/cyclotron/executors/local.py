@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ PROGRESS_INTERVAL = 1.0
 TAIL_INTERVAL = 0.5  # how often progress files are looked at
 TASK_KEY_VARIABLE = "CYCLOTRON_TASK_KEY"
 ENVIRON_READ_TRIES = 5
+PR_SET_PDEATHSIG = 1
 # Variables of the server that a task must never see (keys, database credentials).
 _PRIVATE_PREFIXES = ("CYCLOTRON_",)
 _PRIVATE_NAMES = frozenset({"DB_PATH", "DATA_PATH"})
@@ -69,6 +71,12 @@ def stderr_tail(path: os.PathLike[str], limit: int = STDERR_TAIL_BYTES) -> str:
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: receive SIGKILL when the thread that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -113,7 +121,9 @@ class LocalExecutor(Executor):
 
     name: ClassVar[str] = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, die_with_parent: bool = False) -> None:
+        # A worker's tasks end with it (kill -9 included): its task is then run elsewhere.
+        self._die_with_parent = die_with_parent
         self._max = settings.executors.local.max_parallel
         self._grace = settings.executors.local.grace_period
         self._heartbeat = settings.dispatch.lease_seconds / 3
@@ -152,6 +162,13 @@ class LocalExecutor(Executor):
 
     def cancel(self, job_id: str) -> None:
         for entry in self._entries(job_id):
+            self._stop(entry, "cancelled")
+
+    def cancel_task(self, job_id: str, task_index: int) -> None:
+        """Stop one task (its attempt is no longer wanted)."""
+        with self._lock:
+            entry = self._running.get((job_id, task_index))
+        if entry is not None:
             self._stop(entry, "cancelled")
 
     def wait_stopped(self, job_id: str, timeout: float) -> bool:
@@ -247,6 +264,7 @@ class LocalExecutor(Executor):
                     stderr=err,
                     env=task_environment(run),
                     start_new_session=True,
+                    preexec_fn=_die_with_parent if self._die_with_parent else None,
                 )
             except OSError as exc:
                 return TaskOutcome(

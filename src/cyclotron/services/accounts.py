@@ -160,12 +160,7 @@ class Accounts:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.settings: YaptideSettings = core.settings.yaptide
-        secret = self.settings.jwt_secret
-        self.keys = (
-            SigningKeys.from_secret(secret.get_secret_value())
-            if secret is not None
-            else SigningKeys.in_directory(core.settings.server.data_dir)
-        )
+        self.keys = SigningKeys.of_server(core.settings)
         self._attempts = _Attempts(self.settings.login_attempts, self.settings.login_window_seconds)
 
     # -- users ---------------------------------------------------------------------------

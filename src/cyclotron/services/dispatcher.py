@@ -98,7 +98,12 @@ class Dispatcher:
         """Claim as many runnable tasks as each executor has free slots, and start them."""
         for name, executor in self.core.executors.items():
             services = self.core.catalog.served_by(name)
-            for run, _ in claim_tasks(self.core, services, executor.free_slots()):
+            slots = executor.free_slots()
+            if executor.counts_in_database and services and slots > 0:
+                with self.core.db.transaction(write=False) as session:
+                    slots -= repo.count_running_tasks(session, services)
+            lease = executor.claim_lease_seconds(self.core.settings.dispatch.lease_seconds)
+            for run, _ in claim_tasks(self.core, services, slots, lease):
                 service = self.core.catalog.get(run.service)
                 try:
                     executor.submit(run, service.plugin.progress_parser())
@@ -146,7 +151,9 @@ def reject_job(session: Session, job_id: str, reason: str) -> None:
         )
 
 
-def claim_tasks(core: Core, services: list[str], slots: int) -> list[tuple[TaskRun, bool]]:
+def claim_tasks(
+    core: Core, services: list[str], slots: int, lease_seconds: float | None = None
+) -> list[tuple[TaskRun, bool]]:
     """Take up to ``slots`` runnable tasks under a lease held by this process.
 
     Each comes with whether it ran before (its working directory must then be made anew).
@@ -154,7 +161,8 @@ def claim_tasks(core: Core, services: list[str], slots: int) -> list[tuple[TaskR
     if slots <= 0 or not services:
         return []
     now = utcnow()
-    lease_until = now + timedelta(seconds=core.settings.dispatch.lease_seconds)
+    lease = core.settings.dispatch.lease_seconds if lease_seconds is None else lease_seconds
+    lease_until = now + timedelta(seconds=lease)
     runs: list[tuple[TaskRun, bool]] = []
     with core.db.transaction() as session:
         for task in repo.runnable_tasks(session, services, slots):

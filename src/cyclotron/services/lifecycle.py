@@ -108,14 +108,17 @@ def merge_job(core: Core, job_id: str) -> None:
 class TaskLifecycle:
     """The services' side of the executor port: every report is one short transaction."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, owner: str | None = None) -> None:
         self.core = core
+        # Who holds the leases of the attempts reported here: this server process, or a
+        # remote worker reporting over HTTP.
+        self.owner = owner or core.lease_owner
 
     def _held(self, run: TaskRun) -> tuple[ColumnElement[bool], ...]:
         """The conditions under which this attempt still owns its task."""
         return (
             TaskRow.attempt == run.attempt,
-            TaskRow.lease_owner == self.core.lease_owner,
+            TaskRow.lease_owner == self.owner,
         )
 
     def _lease_until(self) -> datetime:

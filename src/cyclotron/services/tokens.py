@@ -15,11 +15,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from cyclotron.errors import ConfigError, Unauthorized
+
+if TYPE_CHECKING:
+    from cyclotron.settings import Settings
 
 ALGORITHM = "HS256"
 KEYS_FILE = Path("secrets") / "signing-keys.json"
@@ -48,6 +51,14 @@ class SigningKeys:
         return cls(CONFIGURED_KID, {CONFIGURED_KID: secret.encode("utf-8")})
 
     @classmethod
+    def of_server(cls, settings: Settings) -> SigningKeys:
+        """The configured ``[yaptide] jwt_secret``, else the keys kept in the data directory."""
+        secret = settings.yaptide.jwt_secret
+        if secret is not None:
+            return cls.from_secret(secret.get_secret_value())
+        return cls.in_directory(settings.server.data_dir)
+
+    @classmethod
     def in_directory(cls, data_dir: Path) -> SigningKeys:
         """The keys stored under ``data_dir``, created on first use (by one process only)."""
         path = data_dir / KEYS_FILE
@@ -74,6 +85,10 @@ class SigningKeys:
 
     def key(self, kid: str) -> bytes | None:
         return self._keys.get(kid)
+
+    def kids(self) -> list[str]:
+        """Every key id that verifies, the current one first."""
+        return [self.current, *(k for k in self._keys if k != self.current)]
 
     def encode(self, claims: dict[str, Any]) -> str:
         return jwt.encode(

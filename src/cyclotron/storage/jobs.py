@@ -331,6 +331,17 @@ def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> lis
     return list(session.scalars(stmt))
 
 
+def count_running_tasks(session: Session, services: Sequence[str]) -> int:
+    """Running tasks of jobs of these services."""
+    stmt = (
+        select(func.count())
+        .select_from(TaskRow)
+        .join(JobRow, JobRow.id == TaskRow.job_id)
+        .where(TaskRow.state == TaskState.RUNNING.value, JobRow.service.in_(services))
+    )
+    return int(session.scalar(stmt) or 0)
+
+
 def expired_leases(session: Session, now: datetime) -> list[TaskRow]:
     stmt = select(TaskRow).where(
         TaskRow.state == TaskState.RUNNING.value, TaskRow.lease_expires_at < now

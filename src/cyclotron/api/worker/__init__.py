@@ -1,0 +1,1 @@
+"""The worker face: the routes ``cyclotron worker`` processes report through."""
