@@ -42,6 +42,15 @@ class ServerSettings(BaseModel):
     # expect "Hello World!" (any non-empty text satisfies the YAPTIDE web UI).
     root_message: str = Field("pong", min_length=1)
 
+    def own_url(self) -> str:
+        """This server's address as a process on the same network reaches it."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
     def resolved_database_url(self) -> str:
         """The configured URL, or a SQLite file inside the data directory."""
         if self.database_url:
@@ -171,11 +180,23 @@ class CeleryExecutorSettings(BaseModel):
     visibility_timeout: float = Field(3600.0, gt=0)
 
 
+class SlurmSettings(BaseModel):
+    """Batch jobs on SLURM clusters (``cyclotron clusters add``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # One squeue call per cluster this often, whatever the number of clients polling.
+    poll_interval: float = Field(30.0, gt=0)
+    command_timeout: float = Field(120.0, gt=0)  # seconds for one remote command or upload
+    keep_job_dir: bool = False  # keep a cancelled job's directory on the cluster
+
+
 class ExecutorsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
     celery: CeleryExecutorSettings = Field(default_factory=CeleryExecutorSettings)
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
 
 
 class ServiceSettings(BaseModel):

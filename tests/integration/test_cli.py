@@ -82,7 +82,7 @@ def test_db_upgrade_and_keys(tmp_path: Path, db_url: str) -> None:
         "[auth]\nenabled = true\n"
     )
     upgraded = cyclotron("db", "upgrade", "--config", str(config), cwd=tmp_path)
-    assert upgraded.returncode == 0 and "revision 0002" in upgraded.stdout
+    assert upgraded.returncode == 0 and "revision 0003" in upgraded.stdout
     created = cyclotron(
         "keys",
         "create",

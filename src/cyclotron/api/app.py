@@ -34,6 +34,7 @@ from cyclotron.api.yaptide.jobs import router as yaptide_jobs_router
 from cyclotron.api.yaptide.results import router as yaptide_results_router
 from cyclotron.api.yaptide.worker import router as yaptide_worker_router
 from cyclotron.services.accounts import Accounts
+from cyclotron.services.batch import BatchRunner
 from cyclotron.services.core import Core
 from cyclotron.services.dispatcher import Dispatcher
 from cyclotron.services.keycloak import KeycloakVerifier
@@ -95,11 +96,17 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
                 core.settings.server.host,
             )
         dispatcher = Dispatcher(core) if run_background else None
+        batch = BatchRunner(core, core.settings.server.own_url()) if run_background else None
+        app.state.batch = batch
         if dispatcher is not None:
             dispatcher.start()
+        if batch is not None:
+            batch.start()
         try:
             yield
         finally:
+            if batch is not None:
+                batch.stop()
             if dispatcher is not None:
                 dispatcher.stop()
             core.close()

@@ -112,14 +112,40 @@ def grant_clusters(
 def add_cluster(
     name: str,
     display_name: Annotated[str | None, typer.Option(help="Name shown to users.")] = None,
-    host: Annotated[str | None, typer.Option(help="SSH host of the login node.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="SSH host of the login node; 'local' runs sbatch here.")
+    ] = None,
     user: Annotated[str | None, typer.Option(help="SSH user.")] = None,
+    port: Annotated[int | None, typer.Option(help="SSH port (default 22).")] = None,
+    key_path: Annotated[str | None, typer.Option(help="SSH private key file.")] = None,
+    known_hosts: Annotated[
+        str | None, typer.Option(help="known_hosts file the host key is checked against.")
+    ] = None,
+    work_dir: Annotated[
+        str | None, typer.Option(help="Absolute directory for job files on the cluster.")
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option(help="Python with Cyclotron installed, on the compute nodes.")
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="This server's address as the compute nodes reach it.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Add a cluster, or change an existing one."""
     from cyclotron.services.clusters import add_cluster as add
 
-    options = {k: v for k, v in {"host": host, "user": user}.items() if v}
+    given = {
+        "host": host,
+        "user": user,
+        "port": port,
+        "key_path": key_path,
+        "known_hosts_path": known_hosts,
+        "work_dir": work_dir,
+        "python": python,
+        "api_url": api_url,
+    }
+    options = {k: v for k, v in given.items() if v}
     with _core(config) as core:
         info = add(core, name, display_name, options or None)
     typer.echo(f"cluster {info.name} ({info.display_name}) saved")

@@ -45,7 +45,7 @@ def add_cluster(
             session.add(row)
         elif display_name:
             row.display_name = display_name
-        row.options = dict(options or row.options or {})
+        row.options = {**(row.options or {}), **(options or {})}
         row.enabled = True
         session.flush()
         return _info(row)

@@ -77,9 +77,15 @@ def settle_job(core: Core, session: Session, job_id: str) -> bool:
 
 
 def merge_job(core: Core, job_id: str) -> None:
-    """Run the plug-in's merge for a job queued for it; the one caller that wins does the work."""
+    """Run the plug-in's merge for a job queued for it; the one caller that wins does the work.
+
+    A job sent to another executor (a SLURM batch job) is merged where its tasks ran (the
+    collect step), which reports the results: it stays queued for that here.
+    """
     with core.db.transaction() as session:
         row = repo.find_job(session, job_id)
+        if row is not None and row.executor is not None:
+            return
         won = row is not None and change_job_state(
             session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING.value
         )

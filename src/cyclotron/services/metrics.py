@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -34,6 +34,12 @@ class Metrics:
             "cyclotron_http_request_duration_seconds",
             "Latency of HTTP requests, by method, route and status code",
             ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.cluster_commands = Counter(
+            "cyclotron_cluster_commands",
+            "Commands run on SLURM clusters, by cluster and program (sbatch, squeue, scancel)",
+            ["cluster", "program"],
             registry=self.registry,
         )
 

@@ -58,6 +58,12 @@ class SimulationRequest:
     files: Mapping[str, str] | None
     title: str
     platform: str = DIRECT
+    # A batch job's cluster and sbatch options; the job then goes to SLURM, not to the
+    # service's own executor.
+    batch: Mapping[str, Any] | None = None
+
+
+SLURM = "slurm"
 
 
 def new_simulation_id(now: datetime, platform: str) -> str:
@@ -180,6 +186,8 @@ def submit_simulation(core: Core, keys: SigningKeys, request: SimulationRequest)
             "primaries": primaries,
             "update_kid": keys.current,
         }
+        if request.batch is not None:
+            attrs["batch"] = dict(request.batch)
         documents: dict[str, bytes] = {}
         if request.project is not None:
             attrs["output_names"] = _output_names(request.project)
@@ -196,6 +204,7 @@ def submit_simulation(core: Core, keys: SigningKeys, request: SimulationRequest)
                 yaptide_id=job_id,
                 attrs=attrs,
                 update_key_sha256=key_digest(update_key_for(keys, job_id)),
+                executor=SLURM if request.batch is not None else None,
                 documents=documents,
             ),
             staged,

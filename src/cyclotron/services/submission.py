@@ -64,17 +64,30 @@ class JobRequest:
     yaptide_id: str | None = None
     attrs: Mapping[str, Any] | None = None
     update_key_sha256: str | None = None
+    # Another executor than the service's, chosen for this job (a YAPTIDE batch job: slurm).
+    executor: str | None = None
     # Files kept beside the input (``documents/<name>``), never copied into the tasks.
     documents: Mapping[str, bytes] = field(default_factory=dict)
     # Completed at once with a copy of these results instead of running (spec/native.md §9).
     reuse: CachedResults | None = None
 
 
+def _over_queue_limits(core: Core, session: Session, service: str, owner_id: int) -> bool:
+    """Whether the service's pending jobs, all users' or this user's, are at their limit."""
+    limits = core.catalog.get(service).settings
+    total, mine = repo.pending_counts(session, service, owner_id)
+    return total >= limits.max_queued or mine >= limits.max_queued_per_user
+
+
+def queue_full(core: Core, service: str, owner_id: int) -> bool:
+    """Whether a submission by ``owner_id`` now would be refused with QueueFull."""
+    with core.db.transaction(write=False) as session:
+        return _over_queue_limits(core, session, service, owner_id)
+
+
 def _check_queue(core: Core, session: Session, request: JobRequest) -> None:
-    limits = core.catalog.get(request.service).settings
     repo.lock_admission_cursor(session, request.service)  # one submission per service at a time
-    total, mine = repo.pending_counts(session, request.service, request.owner_id)
-    if total >= limits.max_queued or mine >= limits.max_queued_per_user:
+    if _over_queue_limits(core, session, request.service, request.owner_id):
         raise QueueFull(
             f"Queue for service '{request.service}' is full. Try again later.",
             retry_after=DEFAULT_RETRY_AFTER,
@@ -112,6 +125,7 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
                     yaptide_id=request.yaptide_id,
                     attrs=dict(request.attrs) if request.attrs is not None else None,
                     update_key_sha256=request.update_key_sha256,
+                    executor=request.executor,
                 ),
                 request.ntasks,
                 request.seeds,

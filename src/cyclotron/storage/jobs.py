@@ -222,6 +222,7 @@ def queued_jobs(session: Session, service: str) -> list[QueuedJob]:
             JobRow.service == service,
             JobRow.state == JobState.PENDING.value,
             JobRow.admitted_at.is_(None),
+            JobRow.executor.is_(None),
         )
         .order_by(JobRow.priority.desc(), JobRow.number)
     )
@@ -266,7 +267,9 @@ class Backlog:
 
 def dispatch_backlog(session: Session) -> Backlog:
     queued = select(JobRow.service).where(
-        JobRow.state == JobState.PENDING.value, JobRow.admitted_at.is_(None)
+        JobRow.state == JobState.PENDING.value,
+        JobRow.admitted_at.is_(None),
+        JobRow.executor.is_(None),
     )
     preparing = select(JobRow.id).where(
         JobRow.state == JobState.PENDING.value, JobRow.stage == JobStage.PREPARING.value
@@ -278,6 +281,7 @@ def dispatch_backlog(session: Session) -> Backlog:
             TaskRow.state == TaskState.PENDING.value,
             JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
             JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
+            JobRow.executor.is_(None),
         )
     )
     return Backlog(
@@ -323,6 +327,7 @@ def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> lis
             JobRow.service.in_(services),
             JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
             JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
+            JobRow.executor.is_(None),
         )
         .order_by(JobRow.priority.desc(), JobRow.number, TaskRow.index)
         .limit(limit)

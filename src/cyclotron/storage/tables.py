@@ -92,6 +92,9 @@ class JobRow(Base):
     attrs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # SHA-256 of the job's update key, with which workers report (never the key itself).
     update_key_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Set when the job was sent elsewhere than its service's executor (``slurm``); such jobs
+    # are never admitted or claimed by the dispatcher.
+    executor: Mapped[str | None] = mapped_column(String(32))
 
 
 class TaskRow(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -18,6 +19,7 @@ from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import ConflictError, Forbidden, InputError, ServiceUnavailable
 from cyclotron.services.accounts import UserRecord
+from cyclotron.services.batch import BatchRunner, batch_request
 from cyclotron.services.cancellation import cancel_job
 from cyclotron.services.clusters import list_clusters, resolve_cluster
 from cyclotron.services.core import Core
@@ -104,12 +106,28 @@ async def _submit(
     body = await json_object(request, core.settings.yaptide.max_body_bytes)
     simulation = _request(user, body, platform)
     if platform == BATCH:
-        options = body.get("batch_options") or {}
-        name = options.get("cluster_name") if isinstance(options, dict) else None
-        await run_in_threadpool(resolve_cluster, core, name)
-        raise ServiceUnavailable("Batch submission to clusters is not enabled on this server")
+        options = body.get("batch_options")
+        if options is not None and not isinstance(options, dict):
+            raise InputError("batch_options must be an object")
+        cluster = await run_in_threadpool(
+            resolve_cluster, core, (options or {}).get("cluster_name")
+        )
+        batch = batch_request(core, options, cluster.name)
+        simulation = replace(simulation, batch=batch)
     job = await run_in_threadpool(submit_simulation, core, accounts.keys, simulation)
+    if platform == BATCH:
+        _batch_runner(request).wake()
+        return answer(
+            request, {"message": "Job waiting for submission", "job_id": job.yaptide_id}, 202
+        )
     return answer(request, {"message": "Job submitted", "job_id": job.yaptide_id}, 202)
+
+
+def _batch_runner(request: Request) -> BatchRunner:
+    runner: BatchRunner | None = getattr(request.app.state, "batch", None)
+    if runner is None:
+        raise ServiceUnavailable("Batch jobs are not handled by this server process")
+    return runner
 
 
 def _status(request: Request, core: Core, user: UserRecord) -> Response:
@@ -127,7 +145,12 @@ def _cancel(request: Request, core: Core, user: UserRecord) -> Response:
     except ConflictError:
         current = find_simulation(core, job.yaptide_id or "", user.id)
         return _cannot_cancel(request, current.state)
-    return answer(request, {"message": "Job canceled", "job_state": result.job.state.value})
+    message = "Job canceled"
+    if "batch" in job.attrs:
+        unreachable = _batch_runner(request).cancel_remote(job.id)
+        if unreachable:
+            message = f"Job canceled; {unreachable}"
+    return answer(request, {"message": message, "job_state": result.job.state.value})
 
 
 def _cannot_cancel(request: Request, state: JobState) -> Response:

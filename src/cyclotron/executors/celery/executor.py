@@ -33,14 +33,7 @@ BROKER_BACKOFF = 5.0  # seconds without sending after the broker refused a messa
 def api_url_of(settings: Settings) -> str:
     """Where workers reach this server: the configured URL, else its own host and port."""
     configured = settings.executors.celery.api_url
-    if configured:
-        return configured.rstrip("/")
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.server.port}"
+    return configured.rstrip("/") if configured else settings.server.own_url()
 
 
 class CeleryExecutor(Executor):

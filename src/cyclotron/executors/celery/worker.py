@@ -29,22 +29,20 @@ from celery import Celery
 
 from cyclotron.domain.ports import ProgressReport, TaskOutcome, TaskRun
 from cyclotron.executors.celery.app import TASK_NAME
+from cyclotron.executors.http import Refused, send_with_backoff
 from cyclotron.executors.local import LocalExecutor
 from cyclotron.plugins import simulator_class
 from cyclotron.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FIRST_BACKOFF = 1.0
-MAX_BACKOFF = 60.0
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-RETRIED = frozenset({429, 500, 502, 503, 504})
-DROPPED = frozenset({404, 409, 410})
 
 
 class Dropped(Exception):
-    """The server does not want this attempt run or reported any more."""
+    """The server does not want this attempt run or reported any more (a 4xx: 409 or 410
+    when it is someone else's now, 404 when the job is gone)."""
 
 
 def default_name() -> str:
@@ -80,27 +78,18 @@ class TaskClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        headers = {**self._headers, **(headers or {})}
-        deadline = time.monotonic() + self.retry_for
-        delay = FIRST_BACKOFF
-        while True:
-            try:
-                response = self.http.request(method, self.base + path, headers=headers, **kwargs)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code < 400:
-                    return response
-                if response.status_code in DROPPED:
-                    raise Dropped(_detail(response))
-                if response.status_code not in RETRIED:
-                    raise Dropped(f"{path}: {response.status_code} {_detail(response)}")
-                problem = f"{response.status_code} {_detail(response)}"
-            if not retry or time.monotonic() + delay > deadline:
-                raise ConnectionError(f"{path}: {problem}")
-            log.warning("%s failed (%s); again in %.0f s", path, problem, delay)
-            self._sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+        try:
+            return send_with_backoff(
+                self.http,
+                method,
+                self.base + path,
+                retry_for=self.retry_for if retry else 0.0,
+                sleep=self._sleep,
+                headers={**self._headers, **(headers or {})},
+                **kwargs,
+            )
+        except Refused as exc:
+            raise Dropped(str(exc)) from exc
 
     def _attempt(self, **extra: Any) -> dict[str, Any]:
         return {"attempt": self.attempt, "worker": self.worker, **extra}
@@ -113,7 +102,9 @@ class TaskClient:
         response = self._send("GET", "/input", True, params=self._attempt(), timeout=UPLOAD_TIMEOUT)
         destination.write_bytes(response.content)
 
-    def heartbeat(self, progress: ProgressReport | None = None) -> bool:
+    def heartbeat(self, progress: ProgressReport | None = None, patient: bool = False) -> bool:
+        """Whether to go on. Only a patient call (the first) is retried: a later one that
+        fails is answered by the local executor as "go on", and the next one tries again."""
         body = self._attempt()
         if progress is not None:
             body["progress"] = {
@@ -123,7 +114,7 @@ class TaskClient:
                 "eta_seconds": progress.eta_seconds,
             }
         try:
-            answer = self._send("POST", "/heartbeat", False, json=body).json()
+            answer = self._send("POST", "/heartbeat", patient, json=body).json()
         except Dropped:
             return False
         return bool(answer.get("continue"))
@@ -152,13 +143,6 @@ class TaskClient:
             argv=list(argv),
         )
         self._send("POST", "/finish", True, json=body)
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", ""))[:500]
-    except ValueError:
-        return response.text[:200]
 
 
 Snapshot = dict[str, tuple[int, int]]
@@ -296,7 +280,7 @@ class WorkerRuntime:
 
     def task_started(self, run: TaskRun, pgid: int) -> bool:
         entry = self._entry(run)
-        return entry is not None and entry.client.heartbeat()
+        return entry is not None and entry.client.heartbeat(patient=True)
 
     def task_alive(self, run: TaskRun) -> bool:
         entry = self._entry(run)

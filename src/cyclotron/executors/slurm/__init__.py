@@ -1,0 +1,65 @@
+"""The ``slurm`` executor's client side: batch options, sbatch scripts, and the cluster's host.
+
+:mod:`.commands` turns options, scripts and SLURM's answers into text and back (pure
+functions); :mod:`.remote` runs commands and moves files over SSH, or on this machine.
+"""
+
+from __future__ import annotations
+
+from cyclotron.executors.slurm.commands import (
+    ARRAY_TASK_ID,
+    BatchOptions,
+    ShellVariable,
+    TaskEffect,
+    UnexpectedOutput,
+    array_script,
+    batch_options,
+    collect_effect,
+    collect_script,
+    parse_sacct,
+    parse_sbatch,
+    parse_squeue,
+    sacct_command,
+    sbatch_command,
+    scancel_command,
+    squeue_command,
+    task_effect,
+)
+from cyclotron.executors.slurm.remote import (
+    CommandFailed,
+    CommandResult,
+    LocalRemote,
+    Remote,
+    RemoteError,
+    RemoteTimeout,
+    SshRemote,
+    SshTarget,
+)
+
+__all__ = [
+    "ARRAY_TASK_ID",
+    "BatchOptions",
+    "CommandFailed",
+    "CommandResult",
+    "LocalRemote",
+    "Remote",
+    "RemoteError",
+    "RemoteTimeout",
+    "ShellVariable",
+    "SshRemote",
+    "SshTarget",
+    "TaskEffect",
+    "UnexpectedOutput",
+    "array_script",
+    "batch_options",
+    "collect_effect",
+    "collect_script",
+    "parse_sacct",
+    "parse_sbatch",
+    "parse_squeue",
+    "sacct_command",
+    "sbatch_command",
+    "scancel_command",
+    "squeue_command",
+    "task_effect",
+]
