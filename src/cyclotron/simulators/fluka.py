@@ -104,6 +104,15 @@ class FlukaSimulator(ExecutableEngine):
         if start_of(text) is None:
             raise PluginError("the FLUKA input has no START card with a number of primaries")
 
+    def set_total_primaries(self, input_dir: Path, total: int) -> None:
+        path = self._input(input_dir)
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        at = next((i for i, line in enumerate(lines) if line.startswith("START")), None)
+        if at is None:
+            raise PluginError("the FLUKA input has no START card")
+        lines[at] = _set_what(lines[at], 1, total)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
     def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
         path = self._input(workdir)
         text = path.read_text(encoding="utf-8", errors="replace")

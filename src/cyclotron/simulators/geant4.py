@@ -123,6 +123,16 @@ class Geant4Simulator(ExecutableEngine):
         path = input_dir / MACRO_FILE
         return beam_on_of(path.read_text(errors="replace")) if path.is_file() else None
 
+    def set_total_primaries(self, input_dir: Path, total: int) -> None:
+        macro = self._macro(input_dir)
+        match = BEAM_ON.search(macro)
+        if match is None:
+            raise PluginError(f"{MACRO_FILE} has no /run/beamOn")
+        start, end = match.span(1)
+        (input_dir / MACRO_FILE).write_text(
+            macro[:start] + str(total) + macro[end:], encoding="utf-8"
+        )
+
     def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
         macro = self._macro(workdir)
         total = beam_on_of(macro)

@@ -51,9 +51,14 @@ def _read(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="replace")
 
 
+def with_histories(parameters: str, histories: int) -> str:
+    """The parameter file with its source's ``NumberOfHistoriesInRun`` replaced."""
+    return HISTORIES.sub(lambda m: f"{m.group(1)}{histories}{m.group(3)}", parameters, count=1)
+
+
 def with_task_histories(parameters: str, histories: int, seed: int) -> str:
     """The parameter file with its histories and ``Ts/Seed`` replaced (the seed added if absent)."""
-    text = HISTORIES.sub(lambda m: f"{m.group(1)}{histories}{m.group(3)}", parameters, count=1)
+    text = with_histories(parameters, histories)
     if SEED.search(text) is None:
         newline = "\r\n" if "\r\n" in text else "\n"
         separator = "" if not text or text.endswith("\n") else newline
@@ -134,6 +139,10 @@ class TopasSimulator(ExecutableEngine):
     def total_primaries(self, input_dir: Path) -> int | None:
         found = sorted(input_dir.glob("*.txt"))
         return histories_of(_read(found[0])) if len(found) == 1 else None
+
+    def set_total_primaries(self, input_dir: Path, total: int) -> None:
+        path = self._parameter_file(input_dir)
+        path.write_bytes(with_histories(_read(path), total).encode("utf-8"))
 
     def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
         path = self._parameter_file(workdir)

@@ -111,6 +111,14 @@ def test_case_20_one_estimator_and_some_pages(client: httpx.Client) -> None:
         f"/api/jobs/{job_id}/results", params={"estimator": target["name"], "pages": "1-x"}
     )
     assert malformed.status_code == 422
+    assert [p["loc"] for p in malformed.json()["detail"]] == [["query", "pages"]]
+    for pages in ("3-1", "1,,2"):
+        empty = client.get(
+            f"/api/jobs/{job_id}/results", params={"estimator": target["name"], "pages": pages}
+        )
+        assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["query", "pages"]
+    alone = client.get(f"/api/jobs/{job_id}/results", params={"pages": "0"})
+    assert alone.status_code == 422 and alone.json()["detail"][0]["type"] == "value_error"
     missing = client.get(f"/api/jobs/{job_id}/results", params={"estimator": "nope"})
     assert missing.status_code == 404 and "detail" in missing.json()
     index = client.get(f"/api/jobs/{job_id}/results", params={"view": "index"}).json()

@@ -221,8 +221,11 @@ def test_cancel_racing_the_claim_never_fails(client: httpx.Client) -> None:
 def test_case_09_listing_parameters_out_of_range(
     client: httpx.Client, params: dict[str, Any]
 ) -> None:
+    """Every 422 is FastAPI's list form, naming the parameter (spec/native.md §2)."""
     response = client.get("/api/jobs", params=params)
-    assert response.status_code == 422 and isinstance(response.json()["detail"], list | str)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["query", *params] and problem["msg"] and problem["type"]
 
 
 # 10 -----------------------------------------------------------------------------------------
@@ -295,6 +298,10 @@ def test_case_13_running_job_lists_its_tasks(client: httpx.Client) -> None:
             assert (task["started_at"] is not None) == (task["state"] != "pending")
     assert any(t["state"] == "running" for d in during for t in d["tasks"])
     assert all(t["state"] == "completed" and t["percent"] == 100.0 for t in final["tasks"])
+    # The engine's own estimate of the time left, while a task runs and reports it.
+    etas = [t["eta_seconds"] for d in during for t in d["tasks"] if t["simulated_primaries"]]
+    assert any(isinstance(eta, int | float) and eta >= 0 for eta in etas), etas
+    assert all(t["eta_seconds"] is None for t in final["tasks"])
 
 
 # 14 -----------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -233,6 +235,11 @@ def test_case_08_positive_priority_needs_an_admin_key(start_server: Any) -> None
         refused = client.post("/api/jobs", json=sim_body(priority=5), headers=HEADERS["user2"])
         assert refused.status_code == 403 and "detail" in refused.json()
         assert client.get("/api/jobs", headers=HEADERS["admin"]).json()["total"] == before
+        foretold = client.post("/api/validate", json=sim_body(priority=5), headers=HEADERS["user2"])
+        assert foretold.status_code == 200 and foretold.json()["valid"] is False
+        assert [e for e in foretold.json()["errors"] if e.startswith("priority:")]
+        admin = client.post("/api/validate", json=sim_body(priority=5), headers=HEADERS["admin"])
+        assert admin.json()["valid"] is True, admin.text
         accepted = client.post("/api/jobs", json=sim_body(priority=5), headers=HEADERS["admin"])
         assert accepted.status_code == 201, accepted.text
         detail = client.get(f"/api/jobs/{accepted.json()['id']}", headers=HEADERS["admin"])
@@ -261,6 +268,51 @@ def test_case_28_validate_answers_200_and_creates_nothing(client: httpx.Client) 
     assert too_many.status_code == 200 and too_many.json()["valid"] is False
     assert client.post("/api/validate", json=[1, 2]).status_code == 422
     assert total(client) == before
+
+
+def _seconds(detail: dict[str, Any]) -> float:
+    started, ended = (datetime.fromisoformat(detail[k]) for k in ("started_at", "finished_at"))
+    return (ended - started).total_seconds()
+
+
+def test_case_28_estimated_seconds_and_a_full_queue(start_server: Any) -> None:
+    """``estimated_seconds`` learnt from the service's completed tasks; a full queue is a
+    warning of a body that stays valid, and the submission it foretells gets 429."""
+    slow = {**SIM, "seconds": 120, "max_runs": 1, "max_queued": 1}
+    live = start_server({"services": {"sim": SIM, "slow": slow}}, env=ENV)
+    one_task = sim_body(ntasks=1)
+    with live.client() as client:
+        fresh = client.post("/api/validate", json=one_task).json()
+        assert fresh["valid"] is True and fresh["warnings"] == []
+        assert fresh["estimates"]["estimated_seconds"] is None  # nothing learnt yet
+        done = poll(client, create(client, one_task))
+        assert done["status"] == "completed"
+        task_seconds = _seconds(done["tasks"][0])
+        same = client.post("/api/validate", json=one_task).json()["estimates"]
+        assert isinstance(same["estimated_seconds"], int)
+        assert abs(same["estimated_seconds"] - math.ceil(task_seconds)) <= 1, task_seconds
+        tenfold = {**one_task["input"], "primaries": 100_000}
+        larger = client.post("/api/validate", json=sim_body(ntasks=1, input=tenfold)).json()
+        assert larger["estimates"]["estimated_seconds"] >= 5 * same["estimated_seconds"]
+
+        running = create(client, sim_body(ntasks=1, service="slow"))
+        poll(client, running, lambda d: d["status"] == "running")
+        queued = create(client, sim_body(ntasks=1, service="slow"))
+        answer = client.post("/api/validate", json=sim_body(ntasks=1, service="slow")).json()
+        assert answer["valid"] is True and answer["errors"] == []
+        assert answer["warnings"] == [
+            "service 'slow': queue is full, a submission now would get 429"
+        ]
+        refused = client.post("/api/jobs", json=sim_body(ntasks=1, service="slow"))
+        assert refused.status_code == 429
+        assert client.post("/api/validate", json=one_task).json()["warnings"] == []
+        invalid = client.post("/api/validate", json=sim_body(ntasks=1001, service="slow")).json()
+        assert invalid["valid"] is False and invalid["errors"] == ["ntasks: must be at most 1000"]
+        assert invalid["warnings"] == answer["warnings"]
+        assert client.post(f"/api/jobs/{queued}/cancel").status_code == 200
+        after = client.post("/api/validate", json=sim_body(ntasks=1, service="slow")).json()
+        assert after["warnings"] == []
+        client.post(f"/api/jobs/{running}/cancel")
 
 
 def test_validate_script_bodies(client: httpx.Client) -> None:

@@ -1,4 +1,5 @@
-"""This face's error shape, ``{"detail": ...}``."""
+"""This face's error shapes: ``{"detail": "<message>"}``, and for every 422 FastAPI's list form
+``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` (spec/native.md §2)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,22 @@ from cyclotron.api.errors import FaceRoute, status_code_for
 from cyclotron.errors import CyclotronError, QueueFull
 
 
+def value_problem(loc: tuple[str | int, ...], message: str) -> dict[str, Any]:
+    """One entry of a 422 list: a value of the request at ``loc`` ("body", "query", ...)."""
+    return {"loc": list(loc), "msg": message, "type": "value_error"}
+
+
 class NativeFaceError(Exception):
     """An answer of this face with its own code and detail."""
 
     def __init__(self, status_code: int, detail: Any) -> None:
         super().__init__(detail)
         self.status_code, self.detail = status_code, detail
+
+    @classmethod
+    def invalid(cls, loc: tuple[str | int, ...], message: str) -> NativeFaceError:
+        """A 422 for one value of the request, in FastAPI's list form."""
+        return cls(422, [value_problem(loc, message)])
 
 
 class NativeFaceRoute(FaceRoute):
@@ -36,7 +47,9 @@ class NativeFaceRoute(FaceRoute):
         if isinstance(exc, StarletteHTTPException):
             return cls._framework_error(exc)
         code = status_code_for(exc, input_error=422)
-        detail = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
+        detail: Any = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
+        if code == 422:
+            detail = [value_problem(("body",), detail)]
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
         if isinstance(exc, QueueFull):
             headers["Retry-After"] = str(exc.retry_after)

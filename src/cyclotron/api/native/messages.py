@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from cyclotron.api.native.status import job_percent, job_status, task_percent
 from cyclotron.domain.records import JobRecord
-from cyclotron.domain.states import JobState, TaskState
+from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.services.progress import EventRecord
 
 TERMINAL_TYPES = frozenset({"completed", "failed", "cancelled"})
@@ -101,10 +102,83 @@ def message_for(event: EventRecord, job: JobRecord) -> dict[str, Any] | None:
     return None
 
 
+class ProgressView:
+    """The job as its event log says it was at each event, folded event by event.
+
+    Messages are built from this view, not from the job as it is when they are built, so a
+    message is the same live, replayed or resumed, for every subscriber: its ``stage`` and
+    ``percent`` are those of the moment the event happened.
+    """
+
+    def __init__(self, job: JobRecord) -> None:
+        self.job = job
+
+    @classmethod
+    def before_any_event(cls, job: JobRecord) -> ProgressView:
+        """The view before the job's first event: pending, queued, no progress."""
+        tasks = tuple(
+            replace(t, state=TaskState.PENDING, progress_done=0.0, progress_total=0.0)
+            for t in job.tasks
+        )
+        return cls(
+            replace(
+                job,
+                state=JobState.PENDING,
+                stage=JobStage.QUEUED,
+                error=None,
+                tasks=tasks,
+                last_event_seq=0,
+            )
+        )
+
+    def message(self, event: EventRecord) -> dict[str, Any] | None:
+        """Fold the event in; its message as of that moment (None for bookkeeping events)."""
+        self.job = replace(self._applied(event), last_event_seq=event.seq)
+        return message_for(event, self.job)
+
+    def _applied(self, event: EventRecord) -> JobRecord:
+        data, job = event.data, self.job
+        if event.kind in ("state", "stage", "submitted"):
+            submitted = event.kind == "submitted"  # a submission says no stage: queued
+            state = _member(JobState, data.get("state")) or job.state
+            stage = _member(JobStage, data.get("stage", "queued" if submitted else None))
+            return replace(job, state=state, stage=stage or job.stage)
+        tasks = list(job.tasks)
+        at = next((i for i, t in enumerate(tasks) if t.index == event.task_index), None)
+        if at is None:
+            return job
+        task = tasks[at]
+        if event.kind == "task_state":
+            task_state = _member(TaskState, data.get("state")) or task.state
+            # A task that goes back to pending is retried from the start.
+            done = 0.0 if task_state == TaskState.PENDING else task.progress_done
+            tasks[at] = replace(task, state=task_state, progress_done=done)
+        elif event.kind == "progress":
+            done, total = float(data.get("done", 0)), float(data.get("total", 0))
+            tasks[at] = replace(task, progress_done=done, progress_total=total)
+        return replace(job, tasks=tuple(tasks))
+
+
+_E = TypeVar("_E", JobState, JobStage, TaskState)
+
+
+def _member(kind: type[_E], value: object) -> _E | None:
+    """The enum member named by a stored value; None for a value this version does not know."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return None
+
+
 def terminal_message(job: JobRecord, events: list[EventRecord]) -> dict[str, Any] | None:
-    """The message of the event that ended the job, found in ``events`` (the whole log)."""
-    for event in reversed(events):
-        message = message_for(event, job)
+    """The message of the event that ended the job, found in ``events`` (the whole log) and
+    built as it was sent live."""
+    view = ProgressView.before_any_event(job)
+    final = None
+    for event in events:
+        message = view.message(event)
         if message is not None and message["type"] in TERMINAL_TYPES:
-            return message
-    return None
+            final = message
+    return final

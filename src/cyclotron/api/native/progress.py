@@ -2,14 +2,16 @@
 
 Both subscribe first and read the job second, so no event can fall between the two; both
 then deliver every stored event after the last one sent, in ``seq`` order, until the
-terminal one.
+terminal one. Live streams take their messages from the job's shared feed (``feeds``); a
+stream resumed with ``Last-Event-ID``, or one the feed cannot serve, reads the log itself.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -19,7 +21,13 @@ from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.native.errors import NativeFaceRoute
-from cyclotron.api.native.messages import TERMINAL_TYPES, message_for, snapshot, terminal_message
+from cyclotron.api.native.feeds import Delivery, hub_of, watch
+from cyclotron.api.native.messages import (
+    TERMINAL_TYPES,
+    ProgressView,
+    snapshot,
+    terminal_message,
+)
 from cyclotron.api.native.routes import job_ref
 from cyclotron.api.native.schemas import error_responses
 from cyclotron.domain.records import Caller
@@ -37,6 +45,7 @@ CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNKNOWN_JOB = 4001, 4003, 4004
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SSE_RETRY_MS = 2000
 Message = dict[str, Any]
+PING = json.dumps({"type": "ping"})
 
 
 def origin_allowed(origin: str | None, host: str | None, settings: Settings) -> bool:
@@ -53,27 +62,32 @@ def origin_allowed(origin: str | None, host: str | None, settings: Settings) -> 
 
 async def progress_messages(
     core: Core, job_id: str, subscription: Subscription, after: int | None, ping_every: float
-) -> AsyncIterator[Message | None]:
-    """The job's messages from ``after`` on (a snapshot first when None); None means ping."""
-    job, events = await run_in_threadpool(read_progress, core, job_id, after or 0)
-    last = after or 0
+) -> AsyncGenerator[Message | None, None]:
+    """The job's messages after ``after`` (a snapshot first when None); None means ping.
+
+    A resumed stream folds the stored events up to ``after`` without sending them, so that
+    what it sends is built as it was built live (ProgressView).
+    """
+    job, events = await run_in_threadpool(read_progress, core, job_id, 0)
     if after is None:
         if job.state in JOB_TERMINAL:
             final = terminal_message(job, events)
             if final is not None:
                 yield final
             return
-        first = snapshot(job)
-        last = job.last_event_seq
-        yield first
+        view, sent = ProgressView(job), job.last_event_seq
+        yield snapshot(job)
         events = []
+    else:
+        view, sent = ProgressView.before_any_event(job), after
+    last = view.job.last_event_seq
     quiet_since = time.monotonic()
     poll = core.settings.api.progress_poll_interval
     while True:
         for event in events:
             last = event.seq
-            message = message_for(event, job)
-            if message is None:
+            message = view.message(event)
+            if message is None or event.seq <= sent:
                 continue
             quiet_since = time.monotonic()
             yield message
@@ -84,7 +98,31 @@ async def progress_messages(
             yield None
         wait = min(poll, max(0.0, ping_every - (time.monotonic() - quiet_since)))
         await subscription.wait(wait)
-        job, events = await run_in_threadpool(read_progress, core, job_id, last)
+        _, events = await run_in_threadpool(read_progress, core, job_id, last)
+
+
+async def stored_messages(
+    core: Core, job_id: str, after: int | None, ping_every: float
+) -> AsyncGenerator[Delivery | None, None]:
+    """``progress_messages`` read by this stream alone, subscribed before its first read."""
+    subscription = core.bus.subscribe(job_id)
+    try:
+        async with aclosing(progress_messages(core, job_id, subscription, after, ping_every)) as s:
+            async for message in s:
+                yield Delivery.of(message) if message is not None else None
+    finally:
+        core.bus.unsubscribe(subscription)
+
+
+def live_messages(
+    state: Any, core: Core, job_id: str, ping_every: float
+) -> AsyncGenerator[Delivery | None, None]:
+    """A snapshot then live messages, from the job's shared feed (the log when it cannot)."""
+
+    def replay(after: int | None) -> AsyncGenerator[Delivery | None, None]:
+        return stored_messages(core, job_id, after, ping_every)
+
+    return watch(hub_of(state, core), job_id, ping_every, replay)
 
 
 @router.websocket("/jobs/{id}/progress")
@@ -108,21 +146,17 @@ async def progress_socket(websocket: WebSocket, id: str) -> None:
         await websocket.send_json({"type": "error", "error": f"Job {id} not found"})
         await websocket.close(CLOSE_UNKNOWN_JOB)
         return
-    subscription = core.bus.subscribe(job_id)
+    ping_every = core.settings.api.ws_ping_interval
     try:
-        stream = progress_messages(
-            core, job_id, subscription, None, core.settings.api.ws_ping_interval
-        )
-        async for message in stream:
-            await websocket.send_json(message if message is not None else {"type": "ping"})
+        async with aclosing(live_messages(websocket.app.state, core, job_id, ping_every)) as s:
+            async for delivery in s:
+                await websocket.send_text(delivery.text if delivery is not None else PING)
         await websocket.close(1000)
     except LookupError:
         await websocket.send_json({"type": "error", "error": "the job was deleted"})
         await websocket.close(CLOSE_UNKNOWN_JOB)
     except WebSocketDisconnect:
         pass
-    finally:
-        core.bus.unsubscribe(subscription)
 
 
 def stream_caller(
@@ -132,12 +166,11 @@ def stream_caller(
     return authenticate(core, token or bearer_token(request))
 
 
-def _sse(message: Message | None) -> bytes:
-    if message is None:
+def _sse(delivery: Delivery | None) -> bytes:
+    if delivery is None:
         return b": ping\n\n"
-    return (
-        f"id: {message['seq']}\nevent: {message['type']}\ndata: {json.dumps(message)}\n\n".encode()
-    )
+    kind = delivery.message["type"]
+    return f"id: {delivery.seq}\nevent: {kind}\ndata: {delivery.text}\n\n".encode()
 
 
 @router.get(
@@ -155,6 +188,7 @@ def _sse(message: Message | None) -> bytes:
 )
 async def progress_events(
     id: str,
+    request: Request,
     core: CoreDep,
     caller: Annotated[Caller, Depends(stream_caller)],
     last_event_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
@@ -162,26 +196,24 @@ async def progress_events(
 ) -> Response:
     job_id = await run_in_threadpool(visible_job_id, core, caller, job_ref(id))
     after = last_event_header if last_event_header is not None else last_event_id
-    subscription = core.bus.subscribe(job_id)
+    ping_every = core.settings.api.sse_ping_interval
     if after is not None:
         job, events = await run_in_threadpool(read_progress, core, job_id, 0)
         final = terminal_message(job, events) if job.state in JOB_TERMINAL else None
         if final is not None and after >= final["seq"]:
-            core.bus.unsubscribe(subscription)
             return Response(status_code=204)
+        stream = stored_messages(core, job_id, after, ping_every)
+    else:
+        stream = live_messages(request.app.state, core, job_id, ping_every)
 
     async def body() -> AsyncIterator[bytes]:
-        try:
-            yield f"retry: {SSE_RETRY_MS}\n\n".encode()
-            stream = progress_messages(
-                core, job_id, subscription, after, core.settings.api.sse_ping_interval
-            )
-            async for message in stream:
-                yield _sse(message)
-        except LookupError:
-            return
-        finally:
-            core.bus.unsubscribe(subscription)
+        async with aclosing(stream) as messages:
+            try:
+                yield f"retry: {SSE_RETRY_MS}\n\n".encode()
+                async for delivery in messages:
+                    yield _sse(delivery)
+            except LookupError:
+                return
 
     return StreamingResponse(
         body(),

@@ -34,13 +34,13 @@ def page_numbers(text: str) -> set[int]:
     """``0-1,3`` → {0, 1, 3}; NativeFaceError 422 when malformed."""
     compact = text.replace(" ", "")
     if not _PAGES.match(compact):
-        raise NativeFaceError(422, f"pages must look like 0-1,3, not {text!r}")
+        raise NativeFaceError.invalid(("query", "pages"), f"must look like 0-1,3, not {text!r}")
     wanted: set[int] = set()
     for part in compact.split(","):
         first, _, last = part.partition("-")
         low, high = int(first), int(last or first)
         if high < low:
-            raise NativeFaceError(422, f"pages: {part} is an empty range")
+            raise NativeFaceError.invalid(("query", "pages"), f"{part} is an empty range")
         wanted.update(range(low, min(high, low + 100_000) + 1))
     return wanted
 
@@ -66,7 +66,7 @@ def _estimators_body(
             wanted = page_numbers(pages)
             estimators = [{**one, "pages": [p for p in one["pages"] if page_number(p) in wanted]}]
     elif pages is not None:
-        raise NativeFaceError(422, "pages needs estimator")
+        raise NativeFaceError.invalid(("query", "pages"), "pages needs estimator")
     if view == "index":
         estimators = [
             {

@@ -60,7 +60,9 @@ def _statuses(status: str | None) -> frozenset[str] | None:
     words = frozenset(w.strip() for w in status.split(",") if w.strip())
     unknown = words - STATUS_STATES.keys()
     if not words or unknown:
-        raise NativeFaceError(422, f"status must be among {', '.join(STATUS_STATES)}")
+        raise NativeFaceError.invalid(
+            ("query", "status"), f"status must be among {', '.join(STATUS_STATES)}"
+        )
     return words
 
 

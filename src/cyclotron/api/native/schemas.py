@@ -28,10 +28,16 @@ class ProblemPublic(BaseModel):
     type: str
 
 
-class DetailPublic(BaseModel):
-    """Every error answer of this face: a message, or (422) FastAPI's list of problems."""
+class ProblemsPublic(BaseModel):
+    """A 422 of this face, schema and value errors alike: FastAPI's list of problems."""
 
-    detail: str | list[ProblemPublic]
+    detail: list[ProblemPublic]
+
+
+class MessagePublic(BaseModel):
+    """Every other error answer of this face: one message."""
+
+    detail: str
 
 
 _ERRORS = {
@@ -51,7 +57,10 @@ _ERRORS = {
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` for a route's error codes (401 always: API keys may be on)."""
     return {
-        code: {"model": DetailPublic, "description": _ERRORS[code]}
+        code: {
+            "model": ProblemsPublic if code == 422 else MessagePublic,
+            "description": _ERRORS[code],
+        }
         for code in sorted({401, *codes})
     }
 
@@ -87,7 +96,7 @@ class TaskPublic(BaseModel):
             simulated_primaries=task.progress_done
             if task.progress_total or task.requested_primaries
             else None,
-            eta_seconds=None,
+            eta_seconds=task.estimated_seconds if task.state == TaskState.RUNNING else None,
             executor=executor,
             attempt=task.attempt,
             exit_code=task.exit_code,

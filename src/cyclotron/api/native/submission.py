@@ -19,16 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep
-from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
+from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute, value_problem
 from cyclotron.api.native.routes import CallerDep
 from cyclotron.api.native.schemas import CreatedPublic, error_responses
 from cyclotron.domain.filenames import check_file_name
 from cyclotron.domain.records import Caller
 from cyclotron.errors import InputError, PluginError
 from cyclotron.services.core import Core
+from cyclotron.services.estimates import estimated_seconds
 from cyclotron.services.inputkeys import directory_key
 from cyclotron.services.reuse import find_cached, reusable
-from cyclotron.services.submission import JobRequest, submit_staged_files, task_shares
+from cyclotron.services.submission import (
+    JobRequest,
+    queue_full,
+    submit_staged_files,
+    task_shares,
+)
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
@@ -103,7 +109,7 @@ class JobSubmission(BaseModel):
 
 
 def _problem(loc: tuple[str | int, ...], message: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": message, "type": "value_error"}
+    return value_problem(("body", *loc), message)
 
 
 def _as_text(problem: dict[str, Any]) -> str:
@@ -163,6 +169,17 @@ def _input_files(core: Core, submission: JobSubmission) -> dict[str, bytes]:
     return contents
 
 
+def _primaries_over_files(core: Core, submission: JobSubmission) -> int | None:
+    """``input.primaries`` of files for a simulation service: the total the files must state.
+
+    (An editor project gets it as its beam's number of particles before conversion.)
+    """
+    if not isinstance(submission.input, FilesInput):
+        return None
+    plugin = core.catalog.get(submission.service).plugin
+    return submission.input.primaries if plugin.result_kind == "estimators" else None
+
+
 @dataclass
 class PreparedInput:
     """A submission's input staged on disk and checked: its key and each task's primaries."""
@@ -193,6 +210,10 @@ def prepare_input(core: Core, submission: JobSubmission) -> PreparedInput:
         for name, data in contents.items():
             (target / name).write_bytes(data)
         service.plugin.validate(target)
+        primaries = _primaries_over_files(core, submission)
+        if primaries is not None:
+            # Each task's share is read from the files when it starts: they state the total.
+            service.plugin.set_total_primaries(target, primaries)
         shares = task_shares(
             core, submission.service, target, submission.input.primaries, submission.ntasks
         )
@@ -211,11 +232,18 @@ def prepare_input(core: Core, submission: JobSubmission) -> PreparedInput:
     return PreparedInput(staging, key, shares)
 
 
+ADMIN_PRIORITY = "a positive priority needs an admin key"
+
+
+def _needs_admin(core: Core, caller: Caller, submission: JobSubmission) -> bool:
+    return submission.priority > 0 and core.settings.auth_enabled and not caller.admin
+
+
 def _submit(core: Core, caller: Caller, submission: JobSubmission) -> dict[str, Any]:
     prepared = prepare_input(core, submission)
     try:
-        if submission.priority > 0 and core.settings.auth_enabled and not caller.admin:
-            raise NativeFaceError(403, "a positive priority needs an admin key")
+        if _needs_admin(core, caller, submission):
+            raise NativeFaceError(403, ADMIN_PRIORITY)
         core.catalog.require_available(submission.service)
         cached = None
         if submission.reuse:
@@ -264,43 +292,53 @@ async def create_job(core: CoreDep, caller: CallerDep, submission: JobSubmission
     return JSONResponse(created, 201, headers={"Location": f"/api/jobs/{created['id']}"})
 
 
-def _estimates(submission: JobSubmission, prepared: PreparedInput) -> dict[str, Any]:
+def _estimates(core: Core, submission: JobSubmission, prepared: PreparedInput) -> dict[str, Any]:
     if prepared.task_primaries is None:
         return {}
     return {
         "ntasks": submission.ntasks,
         "total_primaries": sum(prepared.task_primaries),
         "primaries_per_task": prepared.task_primaries,
+        "estimated_seconds": estimated_seconds(core, submission.service, prepared.task_primaries),
     }
 
 
-def _validation(core: Core, body: dict[str, Any]) -> dict[str, Any]:
+def _warnings(core: Core, caller: Caller, service: str) -> list[str]:
+    """What would not refuse the submission but may delay or refuse it when it is sent."""
+    warnings = []
+    reason = core.catalog.unavailable_reason(service)
+    if reason:
+        warnings.append(f"service '{service}': unavailable: {reason}")
+    if queue_full(core, service, caller.user_id or 0):
+        warnings.append(f"service '{service}': queue is full, a submission now would get 429")
+    return warnings
+
+
+def _validation(core: Core, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     try:
         submission = JobSubmission.model_validate(body)
     except ValidationError as exc:
-        errors = [
+        schema = [
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         ]
-        return {"valid": False, "errors": errors, "warnings": [], "estimates": {}}
+        return {"valid": False, "errors": schema, "warnings": [], "estimates": {}}
+    errors: list[str] = []
+    estimates: dict[str, Any] = {}
     try:
         prepared = prepare_input(core, submission)
     except NativeFaceError as exc:
-        return {
-            "valid": False,
-            "errors": [_as_text(d) for d in exc.detail],
-            "warnings": [],
-            "estimates": {},
-        }
-    prepared.discard()
-    warnings: list[str] = []
-    reason = core.catalog.unavailable_reason(submission.service)
-    if reason:
-        warnings.append(f"service '{submission.service}': unavailable: {reason}")
+        errors = [_as_text(d) for d in exc.detail]
+    else:
+        prepared.discard()
+        estimates = _estimates(core, submission, prepared)
+    if _needs_admin(core, caller, submission):
+        errors.append(f"priority: {ADMIN_PRIORITY}")
+    known = submission.service in core.catalog.names()
     return {
-        "valid": True,
-        "errors": [],
-        "warnings": warnings,
-        "estimates": _estimates(submission, prepared),
+        "valid": not errors,
+        "errors": errors,
+        "warnings": _warnings(core, caller, submission.service) if known else [],
+        "estimates": estimates,
     }
 
 
@@ -343,4 +381,4 @@ async def validate(
     core: CoreDep, caller: CallerDep, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Domain problems are reported in the body (200); only a non-object body is a 422."""
-    return await run_in_threadpool(_validation, core, body)
+    return await run_in_threadpool(_validation, core, caller, body)
