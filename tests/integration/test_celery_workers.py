@@ -109,6 +109,7 @@ def test_a_job_survives_a_worker_killed_in_the_middle_of_a_task(tmp_path: Path) 
                 undisturbed = _wait(client, reference)
                 meta_a, page_a = _depth_dose(client, disturbed)
                 meta_b, page_b = _depth_dose(client, reference)
+                seen = client.get("/api/system/status").json()["workers"]
         finally:
             for worker in workers:
                 worker.stop()
@@ -119,9 +120,13 @@ def test_a_job_survives_a_worker_killed_in_the_middle_of_a_task(tmp_path: Path) 
     assert orphans == [], f"the killed worker's task still runs as {orphans}"
     # The killed attempt ran again, on the other worker; no other task ran twice.
     state, attempts, worker = tasks[index]
-    assert (state, worker) == ("COMPLETED", "w2") and attempts == attempt + 1, tasks[index]
+    assert (state, worker) == ("COMPLETED", "celery:w2") and attempts == attempt + 1, tasks[index]
     assert all(t[1] == 1 for i, t in tasks.items() if i != index), tasks
     assert undisturbed["status"] == "completed", undisturbed
+    # The workers whose tasks ended in the last ten minutes are listed (w1's only task was
+    # taken over by w2, which now holds its record).
+    assert {"w2", "w3"} <= {w["id"] for w in seen} <= {"w1", "w2", "w3"}, seen
+    assert all(w["executor"] == "celery" and w["running_tasks"] == 0 for w in seen), seen
 
     for meta in (meta_a, meta_b):
         assert meta["number_of_primaries"] == str(PRIMARIES), meta

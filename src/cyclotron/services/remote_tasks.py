@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
 
 WORKER_PREFIX = "worker:"
+CELERY_PREFIX = "celery:"  # how a task records the worker that ran it
+SEEN_WINDOW = timedelta(minutes=10)
 INPUT_ARCHIVE = "input.tar.gz"
 MAX_WORKER_NAME = 100
 #: The parts of an output archive: the task's files, and its two log streams.
@@ -68,6 +70,25 @@ class Assignment:
             "lease_seconds": self.lease_seconds,
             "env": dict(self.env),
         }
+
+
+@dataclass(frozen=True)
+class WorkerSeen:
+    id: str
+    executor: str
+    last_seen: datetime
+    running_tasks: int
+
+
+def workers_seen(core: Core) -> list[WorkerSeen]:
+    """Every worker that reported on a task in the last ten minutes, most recent first."""
+    since = utcnow() - SEEN_WINDOW
+    with core.db.transaction(write=False) as session:
+        rows = repo.workers_seen(session, CELERY_PREFIX, since)
+    return [
+        WorkerSeen(ref.removeprefix(CELERY_PREFIX), "celery", last, running)
+        for ref, last, running in rows
+    ]
 
 
 def owner_of(worker: str) -> str:
@@ -115,7 +136,7 @@ def claim(core: Core, job_id: str, index: int, attempt: int, worker: str) -> Ass
             (TaskRow.attempt == attempt, TaskRow.lease_owner == task.lease_owner),
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease),
-            worker_ref=worker.strip(),
+            worker_ref=CELERY_PREFIX + worker.strip(),
             last_update_at=now,
         )
         if not won:

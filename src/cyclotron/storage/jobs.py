@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -345,6 +345,19 @@ def count_running_tasks(session: Session, services: Sequence[str]) -> int:
         .where(TaskRow.state == TaskState.RUNNING.value, JobRow.service.in_(services))
     )
     return int(session.scalar(stmt) or 0)
+
+
+def workers_seen(session: Session, prefix: str, since: datetime) -> list[tuple[str, datetime, int]]:
+    """Workers (``worker_ref`` with ``prefix``) with a task updated since then: each one's
+    last update and how many tasks it runs now, most recent first."""
+    running = func.sum(case((TaskRow.state == TaskState.RUNNING.value, 1), else_=0))
+    stmt = (
+        select(TaskRow.worker_ref, func.max(TaskRow.last_update_at), running)
+        .where(TaskRow.worker_ref.like(f"{prefix}%"), TaskRow.last_update_at >= since)
+        .group_by(TaskRow.worker_ref)
+        .order_by(func.max(TaskRow.last_update_at).desc())
+    )
+    return [(str(ref), last, int(count or 0)) for ref, last, count in session.execute(stmt)]
 
 
 def expired_leases(session: Session, now: datetime) -> list[TaskRow]:

@@ -12,6 +12,7 @@ from cyclotron.api.deps import CoreDep
 from cyclotron.api.native.errors import NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep
 from cyclotron.api.native.schemas import error_responses
+from cyclotron.services.remote_tasks import workers_seen
 from cyclotron.services.system import service_statuses, system_status
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
@@ -25,6 +26,7 @@ API_VERSION = 1
 )
 async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     found = await run_in_threadpool(system_status, core)
+    workers = await run_in_threadpool(workers_seen, core)
     return {
         "version": __version__,
         "api_version": API_VERSION,
@@ -48,7 +50,15 @@ async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
             },
         },
         "running_tasks": found.running_tasks,
-        "workers": [],
+        "workers": [
+            {
+                "id": w.id,
+                "executor": w.executor,
+                "last_seen": w.last_seen.isoformat().replace("+00:00", "Z"),
+                "running_tasks": w.running_tasks,
+            }
+            for w in workers
+        ],
         # Names the AlphaFold 3 app's clients read.
         "queue_size": found.queue.pending,
         "active_job_id": None,
