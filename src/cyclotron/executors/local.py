@@ -110,7 +110,7 @@ def _runs_task(pid: int, key: str) -> bool | None:
 @dataclass
 class _Running:
     run: TaskRun
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | None = None  # None until the command has started
     stop_reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     kill_timer: threading.Timer | None = None
@@ -150,9 +150,12 @@ class LocalExecutor(Executor):
             if self._stopping or self._reserved >= self._max:
                 raise RuntimeError("local executor has no free slot")
             self._reserved += 1
+            # Known from now on, so that a cancel arriving before the command starts holds.
+            entry = _Running(run=run)
+            self._running[(run.job_id, run.task_index)] = entry
         thread = threading.Thread(
             target=self._supervise,
-            args=(run, parse_progress),
+            args=(entry, parse_progress),
             name=f"task-{run.job_id[:8]}-{run.task_index}",
             daemon=True,
         )
@@ -209,12 +212,20 @@ class LocalExecutor(Executor):
             return [e for (jid, _), e in self._running.items() if jid == job_id]
 
     def _stop(self, entry: _Running, reason: str) -> None:
-        """SIGTERM the group now, SIGKILL it after the grace period."""
-        if entry.stop_reason is not None or entry.done.is_set():
-            return
-        entry.stop_reason = reason
+        """SIGTERM the group now, SIGKILL it after the grace period; a task whose command has
+        not started yet is stopped as soon as it starts."""
+        with self._lock:
+            if entry.stop_reason is not None or entry.done.is_set():
+                return
+            entry.stop_reason = reason
+            if entry.proc is None:
+                return
+        self._signal_stop(entry)
+
+    def _signal_stop(self, entry: _Running) -> None:
+        assert entry.proc is not None
         command = entry.run.command
-        if reason == "cancelled" and command.save_signal is not None:
+        if entry.stop_reason == "cancelled" and command.save_signal is not None:
             # Let the engine save its results first; stop it as usual afterwards.
             signal_group(entry.proc.pid, command.save_signal)
             entry.kill_timer = threading.Timer(command.save_seconds, self._terminate, (entry,))
@@ -224,7 +235,7 @@ class LocalExecutor(Executor):
         self._terminate(entry)
 
     def _terminate(self, entry: _Running) -> None:
-        if entry.done.is_set():
+        if entry.done.is_set() or entry.proc is None:
             return
         pgid = entry.proc.pid
         signal_group(pgid, signal.SIGTERM)
@@ -232,16 +243,20 @@ class LocalExecutor(Executor):
         entry.kill_timer.daemon = True
         entry.kill_timer.start()
 
-    def _supervise(self, run: TaskRun, parse_progress: ProgressParser) -> None:
+    def _supervise(self, entry: _Running, parse_progress: ProgressParser) -> None:
         assert self._reporter is not None
+        run = entry.run
         try:
-            outcome = self._execute(run, parse_progress)
+            outcome = self._execute(entry, parse_progress)
         except Exception as exc:  # an executor bug must not leave the task RUNNING
             log.exception("local executor failed on %s/%s", run.job_id, run.task_index)
             outcome = TaskOutcome(exit_code=None, error=f"executor error: {exc}")
         finally:
             with self._lock:
                 self._reserved -= 1
+                if self._running.get((run.job_id, run.task_index)) is entry:
+                    del self._running[(run.job_id, run.task_index)]
+            entry.done.set()
         try:
             self._reporter.task_finished(run, outcome)
         except Exception:
@@ -251,8 +266,9 @@ class LocalExecutor(Executor):
             with self._lock:
                 self._supervisors.discard(threading.current_thread())
 
-    def _execute(self, run: TaskRun, parse_progress: ProgressParser) -> TaskOutcome:
+    def _execute(self, entry: _Running, parse_progress: ProgressParser) -> TaskOutcome:
         assert self._reporter is not None
+        run = entry.run
         run.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
             try:
@@ -271,10 +287,12 @@ class LocalExecutor(Executor):
                     exit_code=None, error=f"cannot start {run.command.argv[0]}: {exc}"
                 )
             started = time.monotonic()
-            entry = _Running(run=run, proc=proc)
             with self._lock:
-                self._running[(run.job_id, run.task_index)] = entry
+                entry.proc = proc
+                stopped_before_start = entry.stop_reason is not None
             try:
+                if stopped_before_start:
+                    self._signal_stop(entry)
                 assert proc.stdout is not None
                 pump = threading.Thread(
                     target=self._pump, args=(proc.stdout, out, run, parse_progress), daemon=True
@@ -298,8 +316,6 @@ class LocalExecutor(Executor):
             finally:
                 if entry.kill_timer is not None:
                     entry.kill_timer.cancel()
-                with self._lock:
-                    self._running.pop((run.job_id, run.task_index), None)
                 entry.done.set()
         reason = entry.stop_reason
         return TaskOutcome(
@@ -313,7 +329,7 @@ class LocalExecutor(Executor):
 
     def _wait(self, entry: _Running) -> int:
         """Wait for the process, renewing the lease and enforcing the time limit."""
-        assert self._reporter is not None
+        assert self._reporter is not None and entry.proc is not None
         run, proc = entry.run, entry.proc
         now = time.monotonic()
         deadline = now + run.time_limit if run.time_limit else None

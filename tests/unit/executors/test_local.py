@@ -311,6 +311,27 @@ def test_cancel_kills_after_the_grace_period_a_group_that_ignores_sigterm(
     wait_until(lambda: is_gone(child), "the background child to die")
 
 
+def test_a_cancel_right_after_submit_stops_the_task(
+    tmp_path: Path, settings: Settings, executor: LocalExecutor, reporter: RecordingReporter
+) -> None:
+    # The cancel arrives before the supervising thread can have started the command.
+    runs = [make_run(tmp_path, "sleep 300 & echo $! > child.pid; wait") for _ in range(2)]
+    for run in runs:
+        executor.submit(run, no_progress)
+        executor.cancel(run.job_id)
+    for run in runs:
+        assert executor.wait_stopped(run.job_id, PATIENCE)
+        outcome = reporter.outcome(run)
+        assert outcome.cancelled
+        assert not outcome.succeeded
+        assert not live_members(reporter.pgid_of(run))
+    assert executor.running() == 0
+    wait_until(
+        lambda: executor.free_slots() == settings.executors.local.max_parallel,
+        "both slots to be free again",
+    )
+
+
 def test_task_alive_false_stops_the_task(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
