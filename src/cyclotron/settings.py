@@ -92,6 +92,8 @@ class ApiSettings(BaseModel):
     # How often a progress stream looks at the event log even without a notification
     # (events written by other server processes or workers).
     progress_poll_interval: float = Field(1.0, gt=0)
+    # The service that AlphaFold 3 bodies sent as-is to POST /api/jobs go to.
+    alphafold3_service: str = "alphafold3"
 
 
 class KeycloakSettings(BaseModel):

@@ -133,7 +133,9 @@ class ShieldhitTestDouble(SimulatorPlugin):
             raise PluginError(f"{BEAM} has no NSTAT line with a number of primaries")
         self._example_of_files(input_dir)
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         example = self._example_of_files(workdir)
         beam = workdir / BEAM
         text = beam.read_text(errors="replace")
@@ -144,7 +146,7 @@ class ShieldhitTestDouble(SimulatorPlugin):
         beam.write_text(with_nstat(text, share))  # the task's own copy of the input
         number = task_index + 1
         argv = [sys.executable, "-m", PROGRAM, str(example.path)]
-        argv += ["--primaries", str(share), "--seed", str(number), "--seconds", str(self.seconds)]
+        argv += ["--primaries", str(share), "--seed", str(seed), "--seconds", str(self.seconds)]
         if self.fail_tasks is None or number in self.fail_tasks:
             argv.append("--fail")
         return TaskCommand(argv=tuple(argv), env={"PYTHONPATH": str(TESTS_DIR)})

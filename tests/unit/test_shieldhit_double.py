@@ -112,7 +112,9 @@ def make_job(tmp_path: Path, double: ShieldhitTestDouble, ntasks: int) -> Path:
 def test_each_task_gets_its_share_and_its_command(tmp_path: Path) -> None:
     plugin = ShieldhitTestDouble({"fail_tasks": [2], "seconds": 0.5})
     job_dir = make_job(tmp_path, plugin, 3)
-    commands = [plugin.task_command(job_dir / "tasks" / str(i), i, 3) for i in range(3)]
+    commands = [
+        plugin.task_command(job_dir / "tasks" / str(i), i, 3, seed=40 + i) for i in range(3)
+    ]
     shares = [nstat_of((job_dir / "tasks" / str(i) / "beam.dat").read_text()) for i in range(3)]
     assert shares == [3334, 3333, 3333]
     assert nstat_of((job_dir / "input" / "beam.dat").read_text()) == 10000
@@ -123,14 +125,14 @@ def test_each_task_gets_its_share_and_its_command(tmp_path: Path) -> None:
         "--primaries",
         "3334",
         "--seed",
-        "1",
+        "40",
         "--seconds",
         "0.5",
     )
     assert [c.argv[-1] == "--fail" for c in commands] == [False, True, False]
     assert commands[0].env["PYTHONPATH"] == str(Path(__file__).resolve().parents[1])
     every = ShieldhitTestDouble({"fail_tasks": "all"})
-    assert every.task_command(job_dir / "tasks" / "0", 0, 3).argv[-1] == "--fail"
+    assert every.task_command(job_dir / "tasks" / "0", 0, 3, seed=1).argv[-1] == "--fail"
 
 
 @pytest.mark.parametrize("options", [{"fail_tasks": "some"}, {"seconds": -1}])
@@ -163,7 +165,7 @@ def test_three_task_runs_merge_to_their_weighted_mean(tmp_path: Path) -> None:
     tasks = [job_dir / "tasks" / str(i) for i in range(3)]
     outputs = []
     for index, workdir in enumerate(tasks):
-        ran = run_task(plugin.task_command(workdir, index, 3), workdir)
+        ran = run_task(plugin.task_command(workdir, index, 3, seed=index + 1), workdir)
         assert ran.returncode == 0, ran.stderr
         assert "Transport completed." in ran.stdout
         reports = [r for r in map(plugin.parse_progress, ran.stdout.splitlines()) if r]
@@ -196,7 +198,7 @@ def test_a_failing_task_leaves_no_results(tmp_path: Path) -> None:
     plugin = ShieldhitTestDouble({"fail_tasks": [1], "seconds": 0.1})
     job_dir = make_job(tmp_path, plugin, 2)
     workdir = job_dir / "tasks" / "0"
-    ran = run_task(plugin.task_command(workdir, 0, 2), workdir)
+    ran = run_task(plugin.task_command(workdir, 0, 2, seed=1), workdir)
     assert ran.returncode == 1
     assert "ERROR" in ran.stderr
     assert not (workdir / TASK_FILE).exists()

@@ -17,7 +17,6 @@ from cyclotron.alphafold.model import (
     CCD_CODE,
     CHAIN_ID,
     DEFAULT_SEEDS,
-    MAX_SEED,
     PASSTHROUGH,
     PRECISIONS,
     SERVER_KINDS,
@@ -27,6 +26,7 @@ from cyclotron.alphafold.model import (
     Modification,
     Problem,
 )
+from cyclotron.domain.ports import MAX_SEED
 from cyclotron.errors import InputError
 
 __all__ = [

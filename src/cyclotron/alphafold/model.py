@@ -18,7 +18,6 @@ CCD_CODE = re.compile(r"^[A-Z0-9]{1,5}$")
 CHAIN_ID = re.compile(r"^[A-Z]+$")
 PRECISIONS = ("float32", "float16", "bfloat16")
 DEFAULT_SEEDS = (42,)
-MAX_SEED = 2_147_483_647
 SERVER_KINDS: dict[str, Kind] = {
     "proteinChain": "protein",
     "rnaSequence": "rna",

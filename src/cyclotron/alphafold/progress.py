@@ -141,7 +141,19 @@ class AlphaFoldProgress:
 
     def report(self) -> ProgressReport:
         """The position now, as a percentage of the task."""
-        return ProgressReport(done=round(self.percent, 2), total=100.0, stage=self.stage)
+        counters = {
+            name: value
+            for name, value in (
+                ("recycling_iteration", self.recycling_iteration),
+                ("recycling_total", self.recycling_total),
+                ("diffusion_step", self.diffusion_step),
+                ("diffusion_total", self.diffusion_total),
+            )
+            if value is not None
+        }
+        return ProgressReport(
+            done=round(self.percent, 2), total=100.0, stage=self.stage, counters=counters
+        )
 
     def _move(self, stage: str, fraction: float) -> ProgressReport:
         percent = self._percent(stage, fraction)

@@ -9,11 +9,11 @@ Each task runs one model seed. Two output layouts are read:
 - server (AlphaFold Server download): ``<name>_summary_confidences_<k>.json``,
   ``<name>_full_data_<k>.json`` and ``<name>_model_<k>.cif`` (the last two often only for k=0).
 
-Ranking (spec/native.md §7.1): ``ranking_score`` descending; ties go to the lower seed, then
-the lower per-seed sample number. That is the sample ``run_alphafold.py`` itself keeps as
-best, since it replaces its best only on a strictly greater score while walking seeds and
-samples in order. ``sample_index`` is the job-wide number of a sample: its position when all
-samples are ordered by (seed, sample), so it is stable whatever the scores.
+Ranking (spec/native.md §7.1): ``ranking_score`` descending; ties go to the earlier seed of
+the job, then the lower per-seed sample number. That is the sample ``run_alphafold.py`` itself
+keeps as best, since it replaces its best only on a strictly greater score while walking seeds
+and samples in order. ``sample_index`` is the job-wide number of a sample: its position when
+all samples are ordered by (task, sample), so it is stable whatever the scores.
 """
 
 from __future__ import annotations
@@ -157,8 +157,13 @@ def read_task_samples(folder: Path, seed: int | None = None) -> list[Sample]:
 
 
 def merge_seeds(task_samples: Iterable[Sequence[Sample]]) -> ConfidenceResult:
-    """Rank the samples of every task (seed) together; see the module docstring for ties."""
-    samples = sorted((s for task in task_samples for s in task), key=lambda s: (s.seed, s.sample))
+    """Rank the samples of every task (seed), given in task order, together.
+
+    Samples are numbered in task order, then by sample number: with every task present that
+    is spec/native.md §4.2's ``sample_index = i × numSamples + k``. Ties in score go to the
+    lower number (the earlier seed of the job, then the lower sample).
+    """
+    samples = [s for task in task_samples for s in sorted(task, key=lambda s: s.sample)]
     if not samples:
         raise PluginError("No AlphaFold 3 samples to merge")
     order = sorted(range(len(samples)), key=lambda i: (-samples[i].ranking_score, i))

@@ -19,10 +19,12 @@ from cyclotron import __version__
 from cyclotron.api.limits import BodyLimit
 from cyclotron.api.metrics import HttpLatency
 from cyclotron.api.metrics import router as metrics_router
+from cyclotron.api.native.alphafold import router as alphafold_router
 from cyclotron.api.native.files import router as files_router
 from cyclotron.api.native.progress import router as progress_router
 from cyclotron.api.native.results import router as results_router
 from cyclotron.api.native.routes import router as native_router
+from cyclotron.api.native.structures import router as structures_router
 from cyclotron.api.native.submission import router as submission_router
 from cyclotron.api.native.system import router as system_router
 from cyclotron.api.upload.routes import router as upload_router
@@ -135,7 +137,9 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(submission_router)
     app.include_router(system_router)
     app.include_router(results_router)
+    app.include_router(alphafold_router)
     app.include_router(files_router)
+    app.include_router(structures_router)
     app.include_router(metrics_router)
     app.include_router(yaptide_auth_router)
     app.include_router(yaptide_jobs_router)

@@ -14,6 +14,8 @@ from cyclotron.errors import PluginError
 if TYPE_CHECKING:
     from cyclotron.settings import Settings
 
+MAX_SEED = 2_147_483_647  # the largest seed a job may give a task
+
 
 @dataclass(frozen=True)
 class TaskCommand:
@@ -69,6 +71,9 @@ class ProgressReport:
     total: float
     stage: str | None = None
     eta_seconds: float | None = None  # the engine's own estimate of the time left
+    # Counters within the stage that progress messages carry as they are (AlphaFold 3's
+    # recycling_iteration, recycling_total, diffusion_step, diffusion_total).
+    counters: Mapping[str, int] = field(default_factory=dict)
 
 
 class SimulatorPlugin(ABC):
@@ -87,6 +92,10 @@ class SimulatorPlugin(ABC):
     result_kind: ClassVar[str] = "files"
     #: False when the tasks' own files are the results: the job completes without a merge step.
     merges_results: ClassVar[bool] = True
+    #: True when a download holds ``results/`` alone, at the archive's top level.
+    archives_results_only: ClassVar[bool] = False
+    #: The seeds (lowest, highest) the engine takes; a task's seed seeds the engine's RNG.
+    seed_range: ClassVar[tuple[int, int]] = (0, MAX_SEED)
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
@@ -96,8 +105,11 @@ class SimulatorPlugin(ABC):
         """Refuse input the engine cannot run (raise PluginError with the reason)."""
 
     @abstractmethod
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
-        """The command that runs one task in its prepared working directory."""
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
+        """The command that runs one task in its prepared working directory; ``seed`` is the
+        task's own seed (within ``seed_range``), for the engine's random number generator."""
 
     def parse_progress(self, line: str) -> ProgressReport | None:
         """Progress found in one line of the task's output, if any."""
@@ -120,6 +132,9 @@ class SimulatorPlugin(ABC):
     def unavailable_reason(self) -> str | None:
         """Why this service cannot run jobs now (a missing executable), or None."""
         return None
+
+    def attach(self, data_dir: Path) -> None:  # noqa: B027 - optional hook
+        """Learn the server's data folder (plug-ins that keep files across jobs, a cache)."""
 
     def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
         """The engine's input files for a YAPTIDE editor project, written for the whole job.

@@ -38,6 +38,7 @@ class TaskRecord:
     requested_primaries: int | None = None
     estimated_seconds: int | None = None
     last_update_at: datetime | None = None
+    stage: str | None = None  # the stage the running attempt last reported, if any
 
     @property
     def simulated_primaries(self) -> int:

@@ -30,6 +30,7 @@ class ServiceCatalog:
                 plugin = plugin_cls(service.model_dump())
             except Exception as exc:
                 raise ConfigError(f"services.{name}: {exc}") from exc
+            plugin.attach(settings.server.data_dir.resolve())
             self._services[name] = ConfiguredService(name, service, plugin)
 
     def names(self) -> list[str]:

@@ -182,6 +182,7 @@ def claim_tasks(
                 pgid=None,
                 error=None,
                 error_kind=None,
+                stage=None,
             )
             if not won:
                 continue
@@ -202,7 +203,7 @@ def _task_run(
 ) -> TaskRun:
     service = core.catalog.get(service_name)
     workdir = core.files.task_dir(job_id, index)
-    command = service.plugin.task_command(workdir, index, ntasks)
+    command = service.plugin.task_command(workdir, index, ntasks, seed=seed)
     env = {
         **command.env,
         "CYCLOTRON_JOB_ID": job_id,

@@ -172,7 +172,8 @@ class TaskLifecycle:
                 task.estimated_seconds = max(int(report.eta_seconds), 0)
             data: dict[str, object] = {"done": done, "total": total}
             if report.stage:
-                data["stage"] = report.stage
+                data["stage"] = task.stage = report.stage[:32]
+            data.update(report.counters)
             append_event(session, run.job_id, "progress", data, task_index=run.task_index)
 
     def _collect(self, run: TaskRun) -> str | None:

@@ -69,17 +69,22 @@ def completed_job(core: Core, caller: Caller, ref: JobRef) -> JobRecord:
 
 
 def archive_members(core: Core, job: JobRecord) -> list[tuple[Path, str]]:
-    """The (path, name) pairs of a job's result archive: its four directories, nothing hidden."""
+    """The (path, name) pairs of a job's result archive: its four directories, nothing hidden;
+    for a service whose results folder is the whole answer (AlphaFold 3), that folder's files
+    at the archive's top level."""
     job_dir = core.files.job_dir(job.id)
+    tops: tuple[str, ...] = ARCHIVED_DIRS
+    if core.catalog.get(job.service).plugin.archives_results_only:
+        tops = ("results",)
     members = []
-    for top in ARCHIVED_DIRS:
+    for top in tops:
         root = job_dir / top
         if not root.is_dir():
             continue
         for path, name in regular_files(root):
             if any(part.startswith(".") for part in name.split("/")):
                 continue
-            members.append((path, f"{top}/{name}"))
+            members.append((path, name if len(tops) == 1 else f"{top}/{name}"))
     return members
 
 

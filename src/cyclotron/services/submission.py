@@ -70,6 +70,8 @@ class JobRequest:
     documents: Mapping[str, bytes] = field(default_factory=dict)
     # Completed at once with a copy of these results instead of running (spec/native.md §9).
     reuse: CachedResults | None = None
+    # The input's key when the service defines its own (AlphaFold 3), else the files' key.
+    input_key: str | None = None
 
 
 def _over_queue_limits(core: Core, session: Session, service: str, owner_id: int) -> bool:
@@ -101,7 +103,7 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
     and nothing is stored.
     """
     service = core.catalog.require_available(request.service)
-    input_key = directory_key(
+    input_key = request.input_key or directory_key(
         request.service, service.plugin.version, staged_input, request.primaries
     )
     job_id = uuid.uuid4().hex

@@ -85,6 +85,8 @@ class FlukaSimulator(ExecutableEngine):
     engine: ClassVar[str] = "FLUKA"
     outputs_named: ClassVar[str] = "*_fort.<unit>"
     outputs: ClassVar[tuple[str, ...]] = ("*_fort.*",)
+    # RANDOMIZ's WHAT(2) is below 9E8; 0 would mean its default seed.
+    seed_range: ClassVar[tuple[int, int]] = (1, 899_999_999)
 
     def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
         try:
@@ -113,14 +115,16 @@ class FlukaSimulator(ExecutableEngine):
         lines[at] = _set_what(lines[at], 1, total)
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         path = self._input(workdir)
         text = path.read_text(encoding="utf-8", errors="replace")
         total = start_of(text)
         if total is None:
             raise PluginError("the FLUKA input has no START card")
         share = split_primaries(total, min(ntasks, total))[min(task_index, total - 1)]
-        path.write_text(with_task_cards(text, share, task_index + 1), encoding="utf-8")
+        path.write_text(with_task_cards(text, share, seed), encoding="utf-8")
         return TaskCommand(
             argv=(self.resolved_executable(), "-M", "1", path.stem),
             progress_files=("*.out", "fluka_*/*.out"),

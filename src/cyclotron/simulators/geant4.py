@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cyclotron.domain.ports import ProgressReport, TaskCommand
+from cyclotron.domain.ports import MAX_SEED, ProgressReport, TaskCommand
 from cyclotron.domain.primaries import split_primaries
 from cyclotron.errors import PluginError
 from cyclotron.estimators.store import write_task_estimators
@@ -89,6 +89,8 @@ class Geant4Simulator(ExecutableEngine):
     input_kinds: ClassVar[tuple[str, ...]] = ("files", "editor")
     engine: ClassVar[str] = "Geant4"
     outputs_named: ClassVar[str] = "/score/dumpQuantityToFile"
+    # /random/setSeeds ends its list at a 0; both seeds stay within a 32-bit int.
+    seed_range: ClassVar[tuple[int, int]] = (1, MAX_SEED - SECOND_SEED_OFFSET)
 
     def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
         try:
@@ -133,15 +135,15 @@ class Geant4Simulator(ExecutableEngine):
             macro[:start] + str(total) + macro[end:], encoding="utf-8"
         )
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         macro = self._macro(workdir)
         total = beam_on_of(macro)
         if total is None or total < 1:
             raise PluginError(f"{MACRO_FILE} has no /run/beamOn")
         share = split_primaries(total, min(ntasks, total))[min(task_index, total - 1)]
-        (workdir / MACRO_FILE).write_text(
-            with_task_run(macro, share, task_index + 1), encoding="utf-8"
-        )
+        (workdir / MACRO_FILE).write_text(with_task_run(macro, share, seed), encoding="utf-8")
         return TaskCommand(argv=(self.resolved_executable(), MACRO_FILE))
 
     def progress_parser(self) -> Callable[[str], ProgressReport | None]:

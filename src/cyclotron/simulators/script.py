@@ -70,5 +70,7 @@ class ScriptSimulator(SimulatorPlugin):
     def parse_progress(self, line: str) -> ProgressReport | None:
         return progress_report(line)
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         return TaskCommand(argv=("bash", RUN_SCRIPT))

@@ -51,7 +51,9 @@ class ShieldhitSimulator(ExecutableEngine):
         if nstat_of(beam) is None:
             raise PluginError("beam.dat has no NSTAT line with a number of primaries >= 1")
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         beam_path = workdir / "beam.dat"
         beam = beam_path.read_text(encoding="utf-8", errors="replace")
         total = nstat_of(beam)
@@ -60,7 +62,7 @@ class ShieldhitSimulator(ExecutableEngine):
         share = split_primaries(total, min(ntasks, total))[min(task_index, total - 1)]
         beam_path.write_text(with_nstat(beam, share), encoding="utf-8")
         return TaskCommand(
-            argv=(self.resolved_executable(), "-N", str(task_index + 1), str(workdir)),
+            argv=(self.resolved_executable(), "-N", str(seed), str(workdir)),
             save_signal=signal.SIGUSR1,  # the engine saves its estimators, then is stopped
         )
 

@@ -144,14 +144,16 @@ class TopasSimulator(ExecutableEngine):
         path = self._parameter_file(input_dir)
         path.write_bytes(with_histories(_read(path), total).encode("utf-8"))
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         path = self._parameter_file(workdir)
         text = _read(path)
         total = histories_of(text)
         if total is None:
             raise PluginError("the TOPAS parameter file has no NumberOfHistoriesInRun")
         share = split_primaries(total, min(ntasks, total))[min(task_index, total - 1)]
-        path.write_bytes(with_task_histories(text, share, task_index + 1).encode("utf-8"))
+        path.write_bytes(with_task_histories(text, share, seed).encode("utf-8"))
         return TaskCommand(argv=(self.resolved_executable(), path.name))
 
     def progress_parser(self) -> Callable[[str], ProgressReport | None]:

@@ -148,6 +148,7 @@ def task_record(row: TaskRow) -> TaskRecord:
         requested_primaries=row.requested_primaries,
         estimated_seconds=row.estimated_seconds,
         last_update_at=row.last_update_at,
+        stage=row.stage,
     )
 
 

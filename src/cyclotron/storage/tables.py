@@ -126,6 +126,8 @@ class TaskRow(Base):
     requested_primaries: Mapped[int | None] = mapped_column(BigInteger)
     estimated_seconds: Mapped[int | None] = mapped_column(Integer)
     last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The stage the running attempt last reported, for plug-ins that report stages.
+    stage: Mapped[str | None] = mapped_column(String(32))
     # What a remote executor calls its run of this task (a Celery task id), for cancelling.
     worker_ref: Mapped[str | None] = mapped_column(String(255))
 

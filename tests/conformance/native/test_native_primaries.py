@@ -13,7 +13,13 @@ import httpx
 import pytest
 from native_support import FIXTURES, SIM, create, example_project, poll
 
-CONFIG = {"services": {"builtin": {"plugin": "builtin"}, "sim": {**SIM, "seconds": 0.2}}}
+CONFIG = {
+    "services": {
+        "builtin": {"plugin": "builtin"},
+        "sim": {**SIM, "seconds": 0.2},
+        "fluka": {"plugin": "fluka"},  # no rfluka here: refused before it would be run
+    }
+}
 PRIMARIES = 2_000  # ex1's project says 10,000, its files NSTAT 666
 
 
@@ -77,3 +83,49 @@ def test_stored_input_states_the_requested_total(client: httpx.Client) -> None:
         next(line for line in files["beam.dat"].splitlines() if line.startswith("NSTAT")), ""
     )
     assert poll(client, job_id)["status"] == "completed"
+
+
+def estimator_values(client: httpx.Client, job_id: str) -> list[Any]:
+    """The merged estimators without their metadata (which names the job)."""
+    results = client.get(f"/api/jobs/{job_id}/results").json()
+    return [
+        {k: v for k, v in estimator.items() if k != "metadata"}
+        for estimator in results["estimators"]
+    ]
+
+
+def test_the_submitted_seeds_seed_the_engine(client: httpx.Client) -> None:
+    """§4.1: seed i goes to task i. The same seeds give the same results; others do not."""
+
+    def run(seeds: list[int]) -> list[Any]:
+        project = {"kind": "editor", "project": example_project(), "primaries": 400}
+        job_id = create(
+            client, {"service": "builtin", "ntasks": 2, "seeds": seeds, "input": project}
+        )
+        detail = poll(client, job_id)
+        assert detail["status"] == "completed", detail["error"]
+        assert [t["seed"] for t in detail["tasks"]] == seeds
+        return estimator_values(client, job_id)
+
+    first = run([1_000_003, 17])
+    assert run([1_000_003, 17]) == first
+    assert run([1_000_004, 17]) != first
+
+
+def test_seeds_outside_the_engine_range_are_refused(client: httpx.Client) -> None:
+    before = client.get("/api/jobs").json()["total"]
+    body = {
+        "service": "fluka",
+        "ntasks": 2,
+        "seeds": [5, 900_000_000],
+        "input": {"kind": "files", "files": {"a.inp": "START 10\n"}},
+    }
+    answer = client.post("/api/jobs", json=body)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "seeds", 1]
+    assert "from 1 to 899999999" in problem["msg"]
+    assert client.get("/api/jobs").json()["total"] == before
+    checked = client.post("/api/validate", json=body).json()
+    assert checked["valid"] is False
+    assert any(e.startswith("seeds.1: the fluka engine takes") for e in checked["errors"])

@@ -166,6 +166,26 @@ def test_case_32_token_origin_and_unknown_job(start_server: Any) -> None:
         client.post(f"/api/jobs/{job}/cancel")
 
 
+def test_server_shutdown_closes_sockets_with_1012_and_a_restart_serves_a_snapshot(
+    start_server: Any,
+) -> None:
+    """§11.4: a shutdown closes with 1012; the client reconnects and gets a new snapshot."""
+    live = start_server(CONFIG, env=ENV)
+    with live.client() as client:
+        job = submit(client, "sleep 30\n")
+        wait_until(client, job, lambda b: b["status"] == "Running")
+    with connect(ws_url(live, job)) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+        live.stop()
+        _, code = receive_all(socket)
+    assert code == 1012
+    live.start()
+    with connect(ws_url(live, job)) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+    with live.client() as client:
+        client.post(f"/api/jobs/{job}/cancel")
+
+
 # 35 -----------------------------------------------------------------------------------------
 def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     """Parsed SSE records (comments as {"comment": text})."""

@@ -2,22 +2,25 @@
 (status code, content type, body) is one the schema declares.
 
 The server runs with API keys on and the test speaks with a key, so the 401 answers are
-declared too. A completed ``example`` job (files) and a completed ``sim`` job (estimators) are
-made first, and the ``{id}`` of generated cases is often one of them, so the fuzzing reaches
-past 404. The WebSocket route is not in OpenAPI; the SSE route is fuzzed (its seeded jobs
-have ended, so a stream ends after its terminal event). Examples are bounded and derandomized.
+declared too. A completed ``example`` job (files), a completed ``sim`` job (estimators) and,
+with the shared fixtures, a completed ``alphafold3`` job (confidence; the AlphaFold 3 command
+is the test double replaying real outputs) are made first, and the ``{id}`` of generated cases
+is often one of them, so the fuzzing reaches past 404. The WebSocket route is not in OpenAPI;
+the SSE route is fuzzed (its seeded jobs have ended, so a stream ends after its terminal
+event). Examples are bounded and derandomized.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from native_support import SIM, create, poll, script_body, sim_body
+from native_support import SIM, TESTS_DIR, create, poll, script_body, sim_body
 from schemathesis import APIOperation, BaseSchema, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -25,7 +28,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from support.alphafold import AF3_LOCAL_JOB, af3_body
 from support.live import LiveServer
+
+AF3_DOUBLE = TESTS_DIR / "support" / "alphafold3_command_double.py"
 
 KEY = "schema-key-" + "k" * 24
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -37,6 +43,7 @@ CONFIG = {
     "services": {
         "example": {"plugin": "script", "max_runs": 10, "runs_per_user": 10},
         "sim": SIM,
+        "alphafold3": {"plugin": "alphafold3", "command": [sys.executable, str(AF3_DOUBLE)]},
     },
 }
 EXAMPLES = 12
@@ -53,7 +60,10 @@ def seeded(server: LiveServer) -> list[str]:
     """Ids (and numbers) of two completed jobs, for the generated cases' ``{id}``."""
     ids: list[str] = []
     with server.client(headers=HEADERS) as client:
-        for body in (script_body("echo out > out.txt\n"), sim_body(ntasks=1)):
+        bodies = [script_body("echo out > out.txt\n"), sim_body(ntasks=1)]
+        if AF3_LOCAL_JOB.is_dir():
+            bodies.append(af3_body([1]))
+        for body in bodies:
             job_id = create(client, body)
             detail = poll(client, job_id, lambda d: d["status"] == "completed")
             ids += [job_id, str(detail["number"])]

@@ -88,15 +88,15 @@ def test_two_seeds_rank_as_ranking_scores_csv_does(tmp_path: Path) -> None:
         (result.by_rank(rank).sample.seed, result.by_rank(rank).sample.sample) for rank in (1, 2)
     ]
     assert got == expected == [(1, 0), (5, 4)]
-    # sample_index follows (seed, sample) order, whatever the scores.
-    assert [(r.sample_index, r.sample.seed) for r in result.samples] == [(0, 1), (1, 5)]
+    # sample_index follows the tasks' order (seed 5 was task 0), whatever the scores.
+    assert [(r.sample_index, r.sample.seed) for r in result.samples] == [(0, 5), (1, 1)]
 
     wire = result.as_wire()
     assert wire["ranking_metric"] == "ranking_score"
-    assert (wire["num_samples"], wire["best_sample_index"], wire["is_complex"]) == (2, 0, True)
+    assert (wire["num_samples"], wire["best_sample_index"], wire["is_complex"]) == (2, 1, True)
     assert (wire["ptm"], wire["iptm"]) == (0.75, 0.53)
     assert wire["mean_plddt"] == pytest.approx(74.45324, abs=1e-4)
-    assert [s["rank"] for s in wire["samples"]] == [1, 2]
+    assert [s["rank"] for s in wire["samples"]] == [2, 1]
     assert (
         result.structure_path(2) == tmp_path / "seed-5_sample-4" / "seed-5_sample-4" / "model.cif"
     )

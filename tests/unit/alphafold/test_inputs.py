@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.alphafold import SPEC_EXAMPLE
 
 from cyclotron.alphafold.convert import chain_id_sequence, to_alphafold3_json
 from cyclotron.alphafold.estimate import estimate
@@ -24,23 +25,6 @@ FIXTURE_FILES = [
     "alphafoldserver_dialect/example.json",
     "alphafoldserver_dialect/example_2025-01-27.json",
 ]
-SPEC_EXAMPLE: dict[str, Any] = {
-    "name": "desi1_dimer",
-    "modelSeeds": [42, 7],
-    "dialect": "alphafoldserver",
-    "version": 1,
-    "sequences": [
-        {"proteinChain": {"sequence": "MKTAYIAKQRQISFVKSHFSRQ", "count": 2}},
-        {"ligand": {"ligand": "CCD_ATP", "count": 1}},
-    ],
-    "numSamples": 5,
-    "diffusionSteps": 200,
-    "precision": "bfloat16",
-    "runDataPipeline": True,
-    "useCache": True,
-    "restraints": None,
-    "guidance": None,
-}
 
 
 def jobs(af3_fixtures: Path, name: str) -> list[dict[str, Any]]:

@@ -56,10 +56,13 @@ def test_task_commands_split_start_over_the_tasks(tmp_path: Path) -> None:
         workdir.mkdir()
         shutil.copy(MINIMAL / "minimal.inp", workdir)
         plugin.validate(workdir)
-        command = plugin.task_command(workdir, index, 3)
+        command = plugin.task_command(workdir, index, 3, seed=900 + index)
         assert command.argv == (str(program), "-M", "1", "minimal")
         assert command.progress_files
-        shares.append(start_of((workdir / "minimal.inp").read_text()))
+        cards = (workdir / "minimal.inp").read_text()
+        shares.append(start_of(cards))
+        randomiz = next(line for line in cards.splitlines() if line.startswith("RANDOMIZ"))
+        assert float(randomiz[20:30]) == 900 + index, randomiz  # WHAT(2): the task's seed
     assert shares == [7, 7, 6]  # START 20, split exactly
 
 

@@ -37,13 +37,13 @@ def test_beam_on_and_seeds_change_and_nothing_else(tmp_path: Path) -> None:
     files = json.loads(EX8.read_text())["input"]["inputFiles"]
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    command = Geant4Simulator({"executable": "g4app"}).task_command(tmp_path, 1, 3)
+    command = Geant4Simulator({"executable": "g4app"}).task_command(tmp_path, 1, 3, seed=4711)
     assert command.argv[1:] == ("run.mac",)
     before = files["run.mac"].splitlines()
     after = (tmp_path / "run.mac").read_text().splitlines()
     at = before.index("/run/beamOn 20000")
     assert after[at : at + 3] == [
-        "/random/setSeeds 2 65538",
+        "/random/setSeeds 4711 70247",
         "/run/printProgress 66",
         "/run/beamOn 6667",
     ]

@@ -61,8 +61,9 @@ def test_each_task_runs_its_share_with_its_own_seed(tmp_path: Path) -> None:
     for index in range(3):
         workdir = tmp_path / f"task{index}"
         shutil.copytree(MOCK, workdir)
-        command = plugin.task_command(workdir, index, 3)
-        assert command.argv == (str(program), "-N", str(index + 1), str(workdir))
+        command = plugin.task_command(workdir, index, 3, seed=[11, 7, 2_147_483_647][index])
+        assert command.argv[1:3] == ("-N", ["11", "7", "2147483647"][index])
+        assert command.argv == (str(program), *command.argv[1:3], str(workdir))
         assert command.save_signal == signal.SIGUSR1
         shares.append(nstat_of((workdir / "beam.dat").read_text()))
     assert shares == [7, 7, 6]  # NSTAT 20 of the input, split exactly

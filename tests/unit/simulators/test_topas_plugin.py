@@ -31,12 +31,12 @@ def _changed(before: str, after: str) -> list[tuple[str, str]]:
 def test_histories_and_seed_change_and_nothing_else(tmp_path: Path) -> None:
     shutil.copy(RUN / "minimal.txt", tmp_path / "minimal.txt")
     original = (tmp_path / "minimal.txt").read_bytes().decode()
-    command = TopasSimulator({"executable": "topas"}).task_command(tmp_path, 2, 3)
+    command = TopasSimulator({"executable": "topas"}).task_command(tmp_path, 2, 3, seed=97)
     rewritten = (tmp_path / "minimal.txt").read_bytes().decode()
     assert command.argv[1:] == ("minimal.txt",)
     # CRLF line endings kept; only the two values differ.
     assert _changed(original, rewritten) == [
-        ("i:Ts/Seed = 1\r\n", "i:Ts/Seed = 3\r\n"),
+        ("i:Ts/Seed = 1\r\n", "i:Ts/Seed = 97\r\n"),
         ("i:So/Demo/NumberOfHistoriesInRun = 20\r\n", "i:So/Demo/NumberOfHistoriesInRun = 6\r\n"),
     ]
 

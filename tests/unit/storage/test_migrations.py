@@ -18,6 +18,6 @@ def test_migrations_match_the_tables(db_url: str) -> None:
         with db.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
-        assert current_revision(db) == "0003"
+        assert current_revision(db) == "0004"
     finally:
         db.dispose()

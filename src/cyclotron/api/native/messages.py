@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from cyclotron.api.native.status import job_percent, job_status, task_percent
+from cyclotron.api.native.status import job_percent, job_stage, job_status, task_percent
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.services.progress import EventRecord
 
 TERMINAL_TYPES = frozenset({"completed", "failed", "cancelled"})
+# Counters AlphaFold 3 progress messages add (spec/native.md §11).
+PROGRESS_COUNTERS = ("recycling_iteration", "recycling_total", "diffusion_step", "diffusion_total")
 _TERMINAL_STATES = {
     JobState.COMPLETED.value: "completed",
     JobState.FAILED.value: "failed",
@@ -47,7 +49,7 @@ def snapshot(job: JobRecord) -> dict[str, Any]:
         "type": "snapshot",
         "seq": job.last_event_seq,
         "status": job_status(job),
-        "stage": job.stage.value,
+        "stage": job_stage(job),
         "tasks": tasks,
     }
     return _with_percent(message, job_percent(job))
@@ -91,13 +93,14 @@ def message_for(event: EventRecord, job: JobRecord) -> dict[str, Any] | None:
         message = {
             "type": "progress",
             **base,
-            "stage": data.get("stage") or job.stage.value,
+            "stage": data.get("stage") or job_stage(job),
             "task_index": event.task_index,
             "task_percent": round(100.0 * done / total, 2) if total > 0 else 0.0,
             "simulated_primaries": done,
             "requested_primaries": total,
             "eta_seconds": data.get("eta_seconds"),
         }
+        message.update({k: data[k] for k in PROGRESS_COUNTERS if k in data})
         return _with_percent(message, percent)
     return None
 
@@ -117,7 +120,7 @@ class ProgressView:
     def before_any_event(cls, job: JobRecord) -> ProgressView:
         """The view before the job's first event: pending, queued, no progress."""
         tasks = tuple(
-            replace(t, state=TaskState.PENDING, progress_done=0.0, progress_total=0.0)
+            replace(t, state=TaskState.PENDING, progress_done=0.0, progress_total=0.0, stage=None)
             for t in job.tasks
         )
         return cls(
@@ -152,10 +155,18 @@ class ProgressView:
             task_state = _member(TaskState, data.get("state")) or task.state
             # A task that goes back to pending is retried from the start.
             done = 0.0 if task_state == TaskState.PENDING else task.progress_done
-            tasks[at] = replace(task, state=task_state, progress_done=done)
+            restarted = task_state in (TaskState.PENDING, TaskState.RUNNING)
+            reported = None if restarted else task.stage
+            tasks[at] = replace(task, state=task_state, progress_done=done, stage=reported)
         elif event.kind == "progress":
             done, total = float(data.get("done", 0)), float(data.get("total", 0))
-            tasks[at] = replace(task, progress_done=done, progress_total=total)
+            tasks[at] = replace(
+                task,
+                progress_done=done,
+                progress_total=total,
+                stage=data.get("stage") or task.stage,
+                last_update_at=event.created_at,
+            )
         return replace(job, tasks=tuple(tasks))
 
 

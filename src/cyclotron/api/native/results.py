@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep
+from cyclotron.api.native.alphafold import confidence_body, ranking_of
 from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep, RefDep, job_ref
 from cyclotron.api.native.schemas import error_responses
@@ -122,6 +123,8 @@ def _results(
             raise NativeFaceError(400, "partial results exist only for estimator services")
         if kind == "files":
             return _files_body(core, caller, ref)
+        if kind == "confidence":
+            return confidence_body(ranking_of(core, caller, ref))
     except ConflictError:
         job = get_job(core, caller, ref, with_tasks=False)
         raise NativeFaceError(

@@ -22,6 +22,7 @@ from cyclotron.api.native.schemas import (
 from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
 from cyclotron.domain.records import Caller, JobFilter
 from cyclotron.errors import ConflictError, NotFound, TransitionRefused
+from cyclotron.services.alphafold import alphafold_detail
 from cyclotron.services.apikeys import authenticate
 from cyclotron.services.cancellation import cancel_job, termination_in_progress
 from cyclotron.services.deletion import delete_job
@@ -107,7 +108,8 @@ def jobs(
 def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> JobDetailPublic:
     record = get_job(core, caller, ref)
     executor = core.catalog.get(record.service).settings.executor
-    return JobDetailPublic.detail(record, executor, input_files(core, record))
+    extra = alphafold_detail(core, record)
+    return JobDetailPublic.detail(record, executor, input_files(core, record), extra)
 
 
 @router.post(

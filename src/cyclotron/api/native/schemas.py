@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from cyclotron.api.native.status import (
     job_error,
     job_percent,
+    job_stage,
     job_status,
     task_percent,
     task_status,
@@ -141,7 +142,7 @@ class JobPublic(BaseModel):
             service=job.service,
             user_id=job.owner_id,
             status=job_status(job),
-            stage=job.stage.value,
+            stage=job_stage(job),
             percent=percent,
             ntasks=job.ntasks,
             tasks_done=sum(t.state == TaskState.COMPLETED for t in job.tasks),
@@ -154,6 +155,8 @@ class JobPublic(BaseModel):
             finished_at=job.ended_at,
             progress=percent,
             error_message=error["message"] if error else None,
+            num_residues=job.attrs.get("num_residues"),
+            num_chains=job.attrs.get("num_chains"),
         )
 
 
@@ -170,6 +173,10 @@ class InputPublic(BaseModel):
 
 
 class JobDetailPublic(JobPublic):
+    # AlphaFold 3 jobs also carry input_json, num_samples, diffusion_steps, precision,
+    # run_data_pipeline and use_cache (spec/native.md §5).
+    model_config = ConfigDict(extra="allow")
+
     priority: int
     seeds: list[int]
     current_stage: str
@@ -182,14 +189,19 @@ class JobDetailPublic(JobPublic):
 
     @classmethod
     def detail(
-        cls, job: JobRecord, executor: str, inputs: list[tuple[str, int]]
+        cls,
+        job: JobRecord,
+        executor: str,
+        inputs: list[tuple[str, int]],
+        extra: dict[str, Any] | None = None,
     ) -> JobDetailPublic:
         summary = JobPublic.of(job).model_dump()
         return cls(
             **summary,
+            **(extra or {}),
             priority=job.priority,
             seeds=[t.seed for t in job.tasks],
-            current_stage=job.stage.value,
+            current_stage=summary["stage"],
             last_event_seq=job.last_event_seq,
             options={},
             warnings=[

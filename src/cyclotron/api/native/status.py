@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cyclotron.domain.records import ErrorKind, JobRecord, TaskRecord
-from cyclotron.domain.states import JobState, TaskState
+from cyclotron.domain.states import JobStage, JobState, TaskState
 
 STATUS_STATES: dict[str, frozenset[JobState]] = {
     "pending": frozenset({JobState.UNKNOWN, JobState.PENDING}),
@@ -54,6 +54,18 @@ def task_percent(task: TaskRecord) -> float:
     if task.progress_total > 0:
         return min(100.0, 100.0 * task.progress_done / task.progress_total)
     return 0.0
+
+
+def job_stage(job: JobRecord) -> str:
+    """The job's stage; while it runs, the stage its running tasks last reported, if they do
+    (the most recently updated one's: AlphaFold 3's ``data_pipeline``, ``diffusion``…)."""
+    if job.state != JobState.RUNNING or job.stage != JobStage.RUNNING:
+        return job.stage.value
+    reporting = [t for t in job.tasks if t.state == TaskState.RUNNING and t.stage]
+    if not reporting:
+        return job.stage.value
+    latest = max(reporting, key=lambda t: (t.last_update_at is not None, t.last_update_at, t.index))
+    return latest.stage or job.stage.value
 
 
 def job_percent(job: JobRecord) -> float:

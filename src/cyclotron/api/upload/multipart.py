@@ -7,6 +7,7 @@ declared a Content-Length; a bad file name stops the reading at once.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,20 +59,18 @@ def _decode_header(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-class _Receiver:
-    """python-multipart callbacks writing each file part into ``target``."""
+class PartReader(ABC):
+    """The python-multipart callbacks every reader needs: each part's headers, collected.
 
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.form = ReceivedForm()
+    Subclasses handle ``on_headers_finished``, ``on_part_data``, ``on_part_end`` and
+    ``on_end``; ``_headers`` holds the current part's headers, names in lower case.
+    """
+
+    def __init__(self) -> None:
         self.finished = False
-        self._parts = 0
         self._header_name = b""
         self._header_value = b""
         self._headers: dict[str, str] = {}
-        self._file: IO[bytes] | None = None
-        self._field_name: str | None = None
-        self._field_value = bytearray()
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -86,9 +85,6 @@ class _Receiver:
         }
 
     def on_part_begin(self) -> None:
-        self._parts += 1
-        if self._parts > MAX_PARTS:
-            raise InputError(f"More than {MAX_PARTS} parts")
         self._headers, self._header_name, self._header_value = {}, b"", b""
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -101,6 +97,40 @@ class _Receiver:
         name = self._header_name.decode("latin-1").lower()
         self._headers[name] = _decode_header(self._header_value)
         self._header_name, self._header_value = b"", b""
+
+    @abstractmethod
+    def on_headers_finished(self) -> None:
+        """A part's headers are read (``_headers``): decide what to do with its data."""
+
+    @abstractmethod
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        """The next bytes of the part, ``data[start:end]``."""
+
+    @abstractmethod
+    def on_part_end(self) -> None:
+        """The part ended."""
+
+    def on_end(self) -> None:
+        self.finished = True
+
+
+class _Receiver(PartReader):
+    """python-multipart callbacks writing each file part into ``target``."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__()
+        self.target = target
+        self.form = ReceivedForm()
+        self._parts = 0
+        self._file: IO[bytes] | None = None
+        self._field_name: str | None = None
+        self._field_value = bytearray()
+
+    def on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise InputError(f"More than {MAX_PARTS} parts")
+        super().on_part_begin()
 
     def on_headers_finished(self) -> None:
         disposition = self._headers.get("content-disposition", "")
@@ -135,9 +165,6 @@ class _Receiver:
         elif self._field_name is not None:
             self.form.fields.setdefault(self._field_name, _decode_header(bytes(self._field_value)))
             self._field_name = None
-
-    def on_end(self) -> None:
-        self.finished = True
 
     def close(self) -> None:
         if self._file is not None:

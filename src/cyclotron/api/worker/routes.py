@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
@@ -55,11 +55,17 @@ class AttemptBody(BaseModel):
     worker: WorkerName
 
 
+ProgressCounter = Literal[
+    "recycling_iteration", "recycling_total", "diffusion_step", "diffusion_total"
+]
+
+
 class ProgressBody(BaseModel):
     done: float = Field(ge=0)
     total: float = Field(ge=0)
     stage: str | None = Field(None, max_length=200)
     eta_seconds: float | None = Field(None, ge=0)
+    counters: dict[ProgressCounter, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
 class HeartbeatBody(AttemptBody):
@@ -151,7 +157,8 @@ async def heartbeat(task: TaskDep, body: HeartbeatBody) -> dict[str, bool]:
     report = None
     if body.progress is not None:
         p = body.progress
-        report = ProgressReport(p.done, p.total, p.stage, p.eta_seconds)
+        counters = {str(name): value for name, value in p.counters.items()}
+        report = ProgressReport(p.done, p.total, p.stage, p.eta_seconds, counters)
     go_on = await run_in_threadpool(
         remote_tasks.heartbeat,
         task.core,

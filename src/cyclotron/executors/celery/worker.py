@@ -112,6 +112,7 @@ class TaskClient:
                 "total": max(progress.total, 0.0),
                 "stage": progress.stage,
                 "eta_seconds": progress.eta_seconds,
+                "counters": dict(progress.counters),
             }
         try:
             answer = self._send("POST", "/heartbeat", patient, json=body).json()
@@ -243,7 +244,9 @@ class WorkerRuntime:
         job_id, index, attempt = key
         try:
             plugin = simulator_class(str(assignment["plugin"]))(assignment.get("options") or {})
-            command = plugin.task_command(workdir, index, int(assignment["ntasks"]))
+            command = plugin.task_command(
+                workdir, index, int(assignment["ntasks"]), seed=int(assignment["seed"])
+            )
         except Exception as exc:
             log.exception("cannot prepare task %s/%s", job_id, index)
             outcome = TaskOutcome(exit_code=None, error=f"the worker cannot prepare it: {exc}")

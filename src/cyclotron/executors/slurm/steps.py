@@ -125,14 +125,15 @@ def run_task(job_dir: Path, task_id: int) -> int:
         shutil.rmtree(workdir)
     shutil.copytree(job.dir / "input", workdir, symlinks=True)
     plugin = job.plugin()
-    command = plugin.task_command(workdir, index, job.ntasks)
     seeds = job.spec.get("seeds") or []
+    seed = int(seeds[index]) if index < len(seeds) else task_id
+    command = plugin.task_command(workdir, index, job.ntasks, seed=seed)
     env = {
         **command.env,
         "CYCLOTRON_JOB_ID": str(job.spec["job_id"]),
         "CYCLOTRON_TASK_INDEX": str(index),
         "CYCLOTRON_NTASKS": str(job.ntasks),
-        "CYCLOTRON_SEED": str(seeds[index] if index < len(seeds) else task_id),
+        "CYCLOTRON_SEED": str(seed),
     }
     run = TaskRun(
         job_id=str(job.spec["job_id"]),

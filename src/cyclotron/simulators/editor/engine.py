@@ -61,11 +61,13 @@ class EditorEngine(EstimatorEngine):
     def total_primaries(self, input_dir: Path) -> int | None:
         return self._load(input_dir).primaries
 
-    def task_command(self, workdir: Path, task_index: int, ntasks: int) -> TaskCommand:
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
         total = self._load(workdir).primaries
         share = split_primaries(total, min(ntasks, total))[min(task_index, total - 1)]
         argv = (sys.executable, "-m", self.task_module, str(workdir))
-        options = ("--seed", str(task_index + 1), "--primaries", str(share))
+        options = ("--seed", str(seed), "--primaries", str(share))
         return TaskCommand(argv=argv + options + self.task_arguments())
 
     def task_arguments(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from cyclotron.domain.ports import MAX_SEED
 from cyclotron.simulators.editor.engine import EditorEngine
 from cyclotron.simulators.editor.model import EditorProject, check_supported
 from cyclotron.simulators.editor.scoring import DETECTOR_KINDS
@@ -30,6 +31,7 @@ class McsquareSimulator(EditorEngine):
     )
     version: ClassVar[str | None] = install.version()
     task_module: ClassVar[str] = "cyclotron.simulators.mcsquare.task"
+    seed_range: ClassVar[tuple[int, int]] = (1, MAX_SEED)  # RNG_Seed must be positive
 
     def check(self, project: EditorProject) -> None:
         check_supported(

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from cyclotron.api.native.messages import ProgressView, terminal_message
+from cyclotron.api.native.messages import ProgressView, snapshot, terminal_message
 from cyclotron.domain.records import JobRecord, TaskRecord
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.services.progress import EventRecord
@@ -136,3 +136,28 @@ def test_values_this_version_does_not_know_are_kept_out() -> None:
     unknown = view.message(event(2, "task_state", 7, state="RUNNING"))  # no task 7
     assert view.job.stage == JobStage.QUEUED and unknown is not None
     assert unknown["type"] == "task_state" and unknown["task_index"] == 7
+
+
+def test_a_running_job_shows_the_stage_its_tasks_last_reported() -> None:
+    """AlphaFold 3 tasks report their stages; the job's stage is the latest one running."""
+    view = ProgressView.before_any_event(ENDED)
+    log = [
+        *LOG[:5],
+        event(6, "progress", 0, done=5.0, total=100.0, stage="data_pipeline"),
+        event(7, "progress", 1, done=40.0, total=100.0, stage="recycling"),
+    ]
+    messages = replayed(view, log)
+    assert messages[6]["stage"] == "data_pipeline" and messages[7]["stage"] == "recycling"
+    assert snapshot(view.job)["stage"] == "recycling"
+    view.message(event(8, "task_state", 1, state="PENDING"))  # retried: its stage is gone
+    assert snapshot(view.job)["stage"] == "data_pipeline"
+    view.message(event(9, "progress", 1, done=1.0, total=100.0))  # a report without a stage
+    assert snapshot(view.job)["stage"] == "data_pipeline"
+    view.message(event(10, "state", state="MERGING_QUEUED", stage="merging_queued"))
+    assert snapshot(view.job)["stage"] == "merging_queued"
+
+
+def test_a_job_whose_tasks_report_no_stage_shows_its_own() -> None:
+    view = ProgressView.before_any_event(ENDED)
+    replayed(view, LOG[:7])
+    assert snapshot(view.job)["stage"] == "running"
