@@ -262,10 +262,15 @@ class PreparedInput:
 
 
 def _staged(core: Core, files: dict[str, bytes]) -> Path:
+    """A new staging area holding ``files`` in ``input/``; nothing is left if writing fails."""
     staging = core.files.new_staging_area()
-    (staging / "input").mkdir()
-    for name, data in files.items():
-        (staging / "input" / name).write_bytes(data)
+    try:
+        (staging / "input").mkdir()
+        for name, data in files.items():
+            (staging / "input" / name).write_bytes(data)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return staging
 
 
@@ -336,14 +341,10 @@ def prepare_input(core: Core, submission: JobSubmission) -> PreparedInput:
         raise NativeFaceError(422, problems)
     if isinstance(submission.input, Af3Input):
         return _prepare_af3(core, submission, core.catalog.get(submission.service))
-    contents = _input_files(core, submission)
-    staging = core.files.new_staging_area()
+    staging = _staged(core, _input_files(core, submission))
     target = staging / "input"
-    target.mkdir()
     service = core.catalog.get(submission.service)
     try:
-        for name, data in contents.items():
-            (target / name).write_bytes(data)
         service.plugin.validate(target)
         primaries = _primaries_over_files(core, submission)
         if primaries is not None:
