@@ -181,15 +181,13 @@ class AlphaFold3Plugin(SimulatorPlugin):
         self, workdir: Path, task_index: int, ntasks: int, *, seed: int
     ) -> TaskCommand:
         settings = JobSettings.read(workdir)
-        if not 0 <= task_index < len(settings.seeds):
-            raise PluginError(f"task {task_index} has no model seed")
         fold_input = _load(workdir / FOLD_INPUT)
         run_pipeline = settings.run_data_pipeline
         cached = self.cached_pipeline(settings.key) if settings.use_cache else None
         if cached is not None:
             fold_input = _with_pipeline_output(fold_input, _load(cached))
             run_pipeline = False
-        fold_input["modelSeeds"] = [settings.seeds[task_index]]
+        fold_input["modelSeeds"] = [seed]  # the job's seeds are its modelSeeds, one per task
         (workdir / TASK_INPUT).write_text(json.dumps(fold_input, indent=1))
         argv = [
             *self.command,
