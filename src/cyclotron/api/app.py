@@ -35,11 +35,11 @@ from cyclotron.api.yaptide.errors import error_response
 from cyclotron.api.yaptide.jobs import router as yaptide_jobs_router
 from cyclotron.api.yaptide.results import router as yaptide_results_router
 from cyclotron.api.yaptide.worker import router as yaptide_worker_router
-from cyclotron.services.accounts import Accounts
-from cyclotron.services.batch import BatchRunner
+from cyclotron.services.access.accounts import Accounts
+from cyclotron.services.access.keycloak import KeycloakVerifier
 from cyclotron.services.core import Core
-from cyclotron.services.dispatcher import Dispatcher
-from cyclotron.services.keycloak import KeycloakVerifier
+from cyclotron.services.running.batches import BatchRunner
+from cyclotron.services.scheduling.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ def add_user(
     config: ConfigOption = None,
 ) -> None:
     """Create a local user (the password is asked for, or read from standard input)."""
-    from cyclotron.services.accounts import Accounts
+    from cyclotron.services.access.accounts import Accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -69,7 +69,7 @@ def add_user(
 @users_app.command("list")
 def list_users(config: ConfigOption = None) -> None:
     """List users (never their password hashes)."""
-    from cyclotron.services.accounts import Accounts
+    from cyclotron.services.access.accounts import Accounts
 
     table = Table("id", "username", "provider", "clusters", "created")
     with _core(config) as core:
@@ -87,7 +87,7 @@ def list_users(config: ConfigOption = None) -> None:
 @users_app.command("remove")
 def remove_user(username: str, config: ConfigOption = None) -> None:
     """Remove a local user; their logins end at once."""
-    from cyclotron.services.accounts import Accounts
+    from cyclotron.services.access.accounts import Accounts
 
     with _core(config) as core:
         Accounts(core).remove_user(username)
@@ -101,7 +101,7 @@ def grant_clusters(
     config: ConfigOption = None,
 ) -> None:
     """Allow a local user to send simulations to clusters (or withdraw it)."""
-    from cyclotron.services.accounts import Accounts
+    from cyclotron.services.access.accounts import Accounts
 
     with _core(config) as core:
         Accounts(core).set_cluster_access(username, not revoke)
@@ -133,7 +133,7 @@ def add_cluster(
     config: ConfigOption = None,
 ) -> None:
     """Add a cluster, or change an existing one."""
-    from cyclotron.services.clusters import add_cluster as add
+    from cyclotron.services.yaptide.clusters import add_cluster as add
 
     given = {
         "host": host,
@@ -154,7 +154,7 @@ def add_cluster(
 @clusters_app.command("list")
 def list_clusters(config: ConfigOption = None) -> None:
     """List clusters."""
-    from cyclotron.services.clusters import list_clusters as listed
+    from cyclotron.services.yaptide.clusters import list_clusters as listed
 
     table = Table("name", "display name", "available", "options")
     with _core(config) as core:

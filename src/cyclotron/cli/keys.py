@@ -33,7 +33,7 @@ def create(
     config: ConfigOption = None,
 ) -> None:
     """Create a key and print it once (it is not stored in plain text)."""
-    from cyclotron.services.apikeys import create_key
+    from cyclotron.services.access.apikeys import create_key
 
     core = _core(config)
     key, info = create_key(core, user_id, admin, label)
@@ -47,7 +47,7 @@ def create(
 @app.command("list")
 def list_(config: ConfigOption = None) -> None:
     """List keys (never their secret part)."""
-    from cyclotron.services.apikeys import list_keys
+    from cyclotron.services.access.apikeys import list_keys
 
     core = _core(config)
     table = Table("id", "user", "admin", "label", "created", "revoked")
@@ -68,7 +68,7 @@ def list_(config: ConfigOption = None) -> None:
 def revoke(key_id: int, config: ConfigOption = None) -> None:
     """Revoke a key by its id."""
     from cyclotron.errors import NotFound
-    from cyclotron.services.apikeys import revoke_key
+    from cyclotron.services.access.apikeys import revoke_key
 
     core = _core(config)
     try:

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 from cyclotron.domain.ports import Executor
 from cyclotron.plugins import executor_class
-from cyclotron.services.bus import ProgressBus
 from cyclotron.services.catalog import ServiceCatalog
-from cyclotron.services.jobfiles import JobFiles
-from cyclotron.services.leases import lease_owner_of_this_process
-from cyclotron.services.metrics import Metrics
+from cyclotron.services.jobs.bus import ProgressBus
+from cyclotron.services.ops.metrics import Metrics
+from cyclotron.services.scheduling.leases import lease_owner_of_this_process
 from cyclotron.settings import Settings
 from cyclotron.storage.database import Database
+from cyclotron.storage.jobfiles import JobFiles
 from cyclotron.storage.migrate import current_revision, upgrade
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from support.yaptide import (
     login,
 )
 
-from cyclotron.services import tokens
-from cyclotron.services.tokens import SigningKeys
+from cyclotron.services.access import tokens
+from cyclotron.services.access.tokens import SigningKeys
 
 GRACE_SECONDS = 3.0
 CONFIG: dict[str, Any] = {"yaptide": {"refresh_grace_seconds": GRACE_SECONDS}}

@@ -18,8 +18,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from cyclotron.errors import RateLimited, Unauthorized
-from cyclotron.services import accounts as accounts_module
-from cyclotron.services.accounts import (
+from cyclotron.services.access import accounts as accounts_module
+from cyclotron.services.access.accounts import (
     LOCAL,
     Accounts,
     IssuedLogin,

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from cyclotron.domain.states import JobState
-from cyclotron.services.admission import admit_jobs, round_robin_order
 from cyclotron.services.core import Core, build_core
+from cyclotron.services.scheduling.admission import admit_jobs, round_robin_order
 from cyclotron.settings import load_settings
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import job_events

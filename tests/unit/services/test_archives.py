@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cyclotron.services.archives import CHUNK, read_segment, regular_files, zip_directory
+from cyclotron.services.results.archives import CHUNK, read_segment, regular_files, zip_directory
 
 
 def unzip(root: Path) -> dict[str, bytes]:

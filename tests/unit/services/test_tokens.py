@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from cyclotron.errors import Unauthorized
-from cyclotron.services import tokens
-from cyclotron.services.tokens import KEYS_FILE, SigningKeys
+from cyclotron.services.access import tokens
+from cyclotron.services.access.tokens import KEYS_FILE, SigningKeys
 
 
 def test_keys_are_created_once_private_and_read_back(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from cyclotron.api.native.schemas import error_responses
 from cyclotron.api.native.status import job_status
 from cyclotron.domain.records import Caller
 from cyclotron.errors import ConflictError, NotFound
-from cyclotron.services.alphafold import JobRanking, job_ranking, sample_confidence_wire
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, get_job
+from cyclotron.services.jobs.queries import JobRef, get_job
+from cyclotron.services.results.alphafold import JobRanking, job_ranking, sample_confidence_wire
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 

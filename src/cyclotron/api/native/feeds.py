@@ -32,7 +32,7 @@ from cyclotron.api.native.messages import (
 )
 from cyclotron.domain.states import JOB_TERMINAL
 from cyclotron.services.core import Core
-from cyclotron.services.progress import read_progress
+from cyclotron.services.jobs.progress import read_progress
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from cyclotron.api.native.schemas import error_responses
 from cyclotron.api.native.status import job_status
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.errors import ConflictError, InputError
-from cyclotron.services.archives import read_segment, zip_members
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, get_job
-from cyclotron.services.results import archive_members, completed_job, job_file, job_files
+from cyclotron.services.jobs.queries import JobRef, get_job
+from cyclotron.services.results.archives import read_segment, zip_members
+from cyclotron.services.results.reads import archive_members, completed_job, job_file, job_files
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 

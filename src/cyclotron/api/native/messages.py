@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from cyclotron.api.native.status import job_percent, job_stage, job_status, task_percent
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState, TaskState
-from cyclotron.services.progress import EventRecord
+from cyclotron.services.jobs.progress import EventRecord
 
 TERMINAL_TYPES = frozenset({"completed", "failed", "cancelled"})
 # Counters AlphaFold 3 progress messages add (spec/native.md §11).

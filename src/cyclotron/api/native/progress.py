@@ -33,10 +33,10 @@ from cyclotron.api.native.schemas import error_responses
 from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL
 from cyclotron.errors import NotFound, Unauthorized
-from cyclotron.services.apikeys import authenticate
-from cyclotron.services.bus import Subscription
+from cyclotron.services.access.apikeys import authenticate
 from cyclotron.services.core import Core
-from cyclotron.services.progress import read_progress, visible_job_id
+from cyclotron.services.jobs.bus import Subscription
+from cyclotron.services.jobs.progress import read_progress, visible_job_id
 from cyclotron.settings import Settings
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])

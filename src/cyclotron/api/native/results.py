@@ -20,9 +20,14 @@ from cyclotron.domain.states import TaskState
 from cyclotron.errors import ConflictError
 from cyclotron.estimators.model import find_estimator, page_number
 from cyclotron.services.core import Core
-from cyclotron.services.desktop import open_results_directory, opener
-from cyclotron.services.queries import JobRef, get_job
-from cyclotron.services.results import EstimatorResults, completed_job, job_estimators, job_files
+from cyclotron.services.jobs.queries import JobRef, get_job
+from cyclotron.services.results.desktop import open_results_directory, opener
+from cyclotron.services.results.reads import (
+    EstimatorResults,
+    completed_job,
+    job_estimators,
+    job_files,
+)
 
 # Included by ``files.router`` (under its ``/api`` prefix).
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])

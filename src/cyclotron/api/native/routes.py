@@ -22,13 +22,13 @@ from cyclotron.api.native.schemas import (
 from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
 from cyclotron.domain.records import Caller, JobFilter
 from cyclotron.errors import ConflictError, NotFound, TransitionRefused
-from cyclotron.services.alphafold import alphafold_detail
-from cyclotron.services.apikeys import authenticate
-from cyclotron.services.cancellation import cancel_job, termination_in_progress
-from cyclotron.services.deletion import delete_job
-from cyclotron.services.logs import task_logs
-from cyclotron.services.queries import JobRef, get_job, list_jobs
-from cyclotron.services.results import input_files
+from cyclotron.services.access.apikeys import authenticate
+from cyclotron.services.jobs.cancel import cancel_job, termination_in_progress
+from cyclotron.services.jobs.delete import delete_job
+from cyclotron.services.jobs.logs import task_logs
+from cyclotron.services.jobs.queries import JobRef, get_job, list_jobs
+from cyclotron.services.results.alphafold import alphafold_detail
+from cyclotron.services.results.reads import input_files
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 

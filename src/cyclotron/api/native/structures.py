@@ -33,7 +33,7 @@ from cyclotron.api.native.routes import CallerDep
 from cyclotron.api.native.schemas import MessagePublic, error_responses
 from cyclotron.api.upload.multipart import PartReader, disposition_params
 from cyclotron.errors import InputError
-from cyclotron.services.alphafold import alphafold_plugin
+from cyclotron.services.results.alphafold import alphafold_plugin
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 

@@ -39,18 +39,18 @@ from cyclotron.domain.filenames import check_file_name
 from cyclotron.domain.ports import MAX_SEED
 from cyclotron.domain.records import Caller
 from cyclotron.errors import InputError, PluginError
-from cyclotron.services.alphafold import AF3_REQUEST
 from cyclotron.services.catalog import ConfiguredService
 from cyclotron.services.core import Core
-from cyclotron.services.estimates import estimated_seconds
-from cyclotron.services.inputkeys import directory_key
-from cyclotron.services.reuse import find_cached, reusable
-from cyclotron.services.submission import (
+from cyclotron.services.intake.estimates import estimated_seconds
+from cyclotron.services.intake.keys import directory_key
+from cyclotron.services.intake.reuse import find_cached, reusable
+from cyclotron.services.intake.store import (
     JobRequest,
     queue_full,
     submit_staged_files,
     task_shares,
 )
+from cyclotron.services.results.alphafold import AF3_REQUEST
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 

@@ -12,8 +12,8 @@ from cyclotron.api.deps import CoreDep
 from cyclotron.api.native.errors import NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep
 from cyclotron.api.native.schemas import error_responses
-from cyclotron.services.remote_tasks import workers_seen
-from cyclotron.services.system import service_statuses, system_status
+from cyclotron.services.ops.system import service_statuses, system_status
+from cyclotron.services.running.workers import workers_seen
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 API_VERSION = 1

@@ -27,13 +27,13 @@ from cyclotron.errors import (
     PayloadTooLarge,
     TransitionRefused,
 )
-from cyclotron.services.apikeys import authenticate
-from cyclotron.services.archives import zip_directory
-from cyclotron.services.cancellation import cancel_job, termination_in_progress
+from cyclotron.services.access.apikeys import authenticate
 from cyclotron.services.core import Core
-from cyclotron.services.health import database_reachable
-from cyclotron.services.queries import JobRef, get_job
-from cyclotron.services.submission import JobRequest, submit_staged_files
+from cyclotron.services.intake.store import JobRequest, submit_staged_files
+from cyclotron.services.jobs.cancel import cancel_job, termination_in_progress
+from cyclotron.services.jobs.queries import JobRef, get_job
+from cyclotron.services.ops.health import database_reachable
+from cyclotron.services.results.archives import zip_directory
 
 router = APIRouter(route_class=UploadFaceRoute, tags=["file upload"])
 

@@ -23,10 +23,10 @@ from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.errors import FaceRoute
 from cyclotron.domain.ports import ProgressReport, TaskOutcome
 from cyclotron.errors import PayloadTooLarge
-from cyclotron.services import remote_tasks
+from cyclotron.services.access.tokens import SigningKeys
 from cyclotron.services.core import Core
-from cyclotron.services.task_tokens import TaskTokens
-from cyclotron.services.tokens import SigningKeys
+from cyclotron.services.running import workers as remote_tasks
+from cyclotron.services.running.task_tokens import TaskTokens
 
 router = APIRouter(prefix="/api/worker", route_class=FaceRoute, tags=["workers"])
 

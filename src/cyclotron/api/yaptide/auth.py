@@ -12,8 +12,8 @@ from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.yaptide.errors import YaptideRoute
 from cyclotron.api.yaptide.http import answer, epoch_ms, json_object
 from cyclotron.errors import Forbidden, InputError, Unauthorized
-from cyclotron.services.accounts import Accounts, IssuedLogin, UserRecord
-from cyclotron.services.keycloak import KeycloakVerifier
+from cyclotron.services.access.accounts import Accounts, IssuedLogin, UserRecord
+from cyclotron.services.access.keycloak import KeycloakVerifier
 
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE accounts"])
 

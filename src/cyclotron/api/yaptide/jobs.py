@@ -18,14 +18,14 @@ from cyclotron.api.yaptide.shapes import job_status, list_item
 from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import ConflictError, Forbidden, InputError, ServiceUnavailable
-from cyclotron.services.accounts import UserRecord
-from cyclotron.services.batch import BatchRunner, batch_request
-from cyclotron.services.cancellation import cancel_job
-from cyclotron.services.clusters import list_clusters, resolve_cluster
+from cyclotron.services.access.accounts import UserRecord
 from cyclotron.services.core import Core
-from cyclotron.services.deletion import delete_job
-from cyclotron.services.queries import JobRef
-from cyclotron.services.simulations import (
+from cyclotron.services.jobs.cancel import cancel_job
+from cyclotron.services.jobs.delete import delete_job
+from cyclotron.services.jobs.queries import JobRef
+from cyclotron.services.running.batches import BatchRunner, batch_request
+from cyclotron.services.yaptide.clusters import list_clusters, resolve_cluster
+from cyclotron.services.yaptide.simulations import (
     BATCH,
     DIRECT,
     EDITOR,

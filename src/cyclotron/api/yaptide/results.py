@@ -21,8 +21,8 @@ from cyclotron.estimators.merge import order_by_outputs
 from cyclotron.estimators.model import find_estimator, page_number
 from cyclotron.estimators.store import read_results, results_path
 from cyclotron.services.core import Core
-from cyclotron.services.logtexts import job_log_texts
-from cyclotron.services.simulations import (
+from cyclotron.services.jobs.logs import job_log_texts
+from cyclotron.services.yaptide.simulations import (
     EDITOR,
     find_simulation,
     read_input_files,

@@ -11,10 +11,10 @@ from cyclotron.api.deps import CoreDep
 from cyclotron.api.yaptide.errors import YaptideRoute
 from cyclotron.api.yaptide.http import answer, json_object
 from cyclotron.errors import InputError, NotFound
-from cyclotron.services import worker_reports as reports
 from cyclotron.services.core import Core
-from cyclotron.services.logtexts import store_log_texts
-from cyclotron.services.worker_reports import Authorised, task_index
+from cyclotron.services.jobs.logs import store_log_texts
+from cyclotron.services.running import reports
+from cyclotron.services.running.reports import Authorised, task_index
 
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE workers"])
 

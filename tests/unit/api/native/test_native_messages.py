@@ -10,7 +10,7 @@ from typing import Any
 from cyclotron.api.native.messages import ProgressView, snapshot, terminal_message
 from cyclotron.domain.records import JobRecord, TaskRecord
 from cyclotron.domain.states import JobStage, JobState, TaskState
-from cyclotron.services.progress import EventRecord
+from cyclotron.services.jobs.progress import EventRecord
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 
 from cyclotron.errors import Unauthorized
-from cyclotron.services.tokens import SigningKeys
+from cyclotron.services.access.tokens import SigningKeys
 
 PURPOSE = b"cyclotron task token v1"
 INVALID = "Invalid task token"

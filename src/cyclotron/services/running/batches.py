@@ -41,11 +41,11 @@ from cyclotron.executors.slurm.remote import (
     SshRemote,
     SshTarget,
 )
-from cyclotron.services import worker_reports
+from cyclotron.services.access.tokens import SigningKeys
 from cyclotron.services.core import Core
-from cyclotron.services.logtexts import store_log_texts
-from cyclotron.services.simulations import SLURM, update_key_for
-from cyclotron.services.tokens import SigningKeys
+from cyclotron.services.jobs.logs import store_log_texts
+from cyclotron.services.running import reports as worker_reports
+from cyclotron.services.yaptide.simulations import SLURM, update_key_for
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import ClusterRow, JobRow, TaskRow
 from cyclotron.storage.transitions import end_job, end_open_tasks

@@ -29,9 +29,9 @@ from cyclotron.errors import (
     PluginError,
     QueueFull,
 )
+from cyclotron.services.access.tokens import SigningKeys
 from cyclotron.services.core import Core
-from cyclotron.services.submission import JobRequest, submit_staged_files
-from cyclotron.services.tokens import SigningKeys
+from cyclotron.services.intake.store import JobRequest, submit_staged_files
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import JobRow, utcnow
 

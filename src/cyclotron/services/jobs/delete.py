@@ -6,7 +6,7 @@ from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import ConflictError
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, visible_job_row
+from cyclotron.services.jobs.queries import JobRef, visible_job_row
 from cyclotron.storage import jobs as repo
 
 

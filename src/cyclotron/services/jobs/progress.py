@@ -13,7 +13,7 @@ from typing import Any
 
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, visible_job_row
+from cyclotron.services.jobs.queries import JobRef, visible_job_row
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import job_events
 

@@ -13,8 +13,8 @@ from cyclotron.domain.states import TaskState
 from cyclotron.errors import InputError, NotFound
 from cyclotron.services.catalog import ConfiguredService
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, get_job
-from cyclotron.services.results import completed_job
+from cyclotron.services.jobs.queries import JobRef, get_job
+from cyclotron.services.results.reads import completed_job
 
 
 def alphafold_service(core: Core) -> ConfiguredService:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import JobState, TaskState
-from cyclotron.services.archives import regular_files
 from cyclotron.services.core import Core
+from cyclotron.services.results.archives import regular_files
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import JobRow, utcnow
 from cyclotron.storage.transitions import change_task_state, end_job

@@ -26,7 +26,7 @@ from cyclotron.domain.ports import ProgressReport, TaskCommand, TaskOutcome, Tas
 from cyclotron.domain.states import TaskState
 from cyclotron.errors import InputError, NotFound, PayloadTooLarge, Superseded, TransitionRefused
 from cyclotron.services.core import Core
-from cyclotron.services.lifecycle import TaskLifecycle
+from cyclotron.services.running.lifecycle import TaskLifecycle
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
 

@@ -8,7 +8,7 @@ from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, JobState, TaskState
 from cyclotron.errors import ConflictError, TransitionRefused
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, get_job, visible_job_row
+from cyclotron.services.jobs.queries import JobRef, get_job, visible_job_row
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.transitions import end_job, end_open_tasks
 

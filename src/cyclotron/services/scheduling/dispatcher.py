@@ -18,11 +18,11 @@ from cyclotron.domain.ports import TaskOutcome, TaskRun
 from cyclotron.domain.records import ErrorKind
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
-from cyclotron.services.admission import admit_jobs
 from cyclotron.services.core import Core
-from cyclotron.services.leases import local_owner_is_dead, this_host
-from cyclotron.services.lifecycle import TaskLifecycle, merge_job, settle_job
-from cyclotron.services.retention import clean_expired_jobs
+from cyclotron.services.running.lifecycle import TaskLifecycle, merge_job, settle_job
+from cyclotron.services.scheduling.admission import admit_jobs
+from cyclotron.services.scheduling.leases import local_owner_is_dead, this_host
+from cyclotron.services.scheduling.retention import clean_expired_jobs
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (

@@ -1,22 +1,73 @@
-"""Log texts of a job as the YAPTIDE face shows them: ``task-<k>/<file>`` and ``job/<file>``.
+"""A job's logs: tasks' captured stdout and stderr, and the texts workers upload.
 
-Task processes' own output (``logs/task-<i>.stdout|stderr``) appears as ``task-<k>/stdout``
-and ``task-<k>/stderr``; logs that workers upload are kept under ``logs/reported/``; the job's
-``job/summary.txt`` (when some task failed) and ``job/merge.log`` (when the merge failed) are
-written from the job's record when read.
+The YAPTIDE face names them ``task-<k>/<file>`` and ``job/<file>``: task processes' own output
+(``logs/task-<i>.stdout|stderr``) appears as ``task-<k>/stdout`` and ``task-<k>/stderr``; logs
+that workers upload are kept under ``logs/reported/``; the job's ``job/summary.txt`` (when some
+task failed) and ``job/merge.log`` (when the merge failed) are written from the job's record
+when read.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cyclotron.domain.filenames import check_file_name
-from cyclotron.domain.records import ErrorKind, JobRecord
+from cyclotron.domain.records import Caller, ErrorKind, JobRecord, TaskRecord
 from cyclotron.domain.states import TaskState
-from cyclotron.errors import InputError
+from cyclotron.errors import InputError, NotFound
 from cyclotron.services.core import Core
+from cyclotron.services.jobs.queries import JobRef, get_job
+
+
+@dataclass(frozen=True)
+class StreamTail:
+    text: str
+    size: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class TaskLogs:
+    task: TaskRecord
+    stdout: StreamTail
+    stderr: StreamTail
+
+
+def read_tail(path: Path, limit: int) -> StreamTail:
+    """The last ``limit`` bytes of a file, decoded as UTF-8 with replacement characters."""
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - limit))
+            data = handle.read(limit)
+    except FileNotFoundError:
+        return StreamTail("", 0, False)
+    return StreamTail(data.decode("utf-8", errors="replace"), size, size > limit)
+
+
+def task_logs(
+    core: Core, caller: Caller, ref: JobRef, task: int | None, tail: int
+) -> tuple[str, list[TaskLogs]]:
+    job = get_job(core, caller, ref)
+    tasks = job.tasks
+    if task is not None:
+        tasks = tuple(t for t in job.tasks if t.index == task)
+        if not tasks:
+            raise NotFound(f"Job {job.id} has no task {task}")
+    logs = [
+        TaskLogs(
+            task=t,
+            stdout=read_tail(core.files.log_path(job.id, t.index, "stdout"), tail),
+            stderr=read_tail(core.files.log_path(job.id, t.index, "stderr"), tail),
+        )
+        for t in tasks
+    ]
+    return job.id, logs
+
 
 MAX_LOG_BYTES = 1024 * 1024
 MAX_LOG_FILES = 100

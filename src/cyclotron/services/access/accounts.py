@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cyclotron.errors import Forbidden, InputError, RateLimited, Unauthorized
-from cyclotron.services import tokens
+from cyclotron.services.access import tokens
+from cyclotron.services.access.tokens import EXPIRED_MESSAGE, SigningKeys
 from cyclotron.services.core import Core
-from cyclotron.services.tokens import EXPIRED_MESSAGE, SigningKeys
 from cyclotron.settings import YaptideSettings
 from cyclotron.storage.tables import LoginRow, UserRow, utcnow
 

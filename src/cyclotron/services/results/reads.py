@@ -11,10 +11,10 @@ from cyclotron.domain.states import JobState, TaskState
 from cyclotron.errors import ConflictError, CyclotronError, FilesRemoved
 from cyclotron.estimators.merge import MergeError
 from cyclotron.estimators.store import merge_task_files, read_results
-from cyclotron.services.archives import regular_files
 from cyclotron.services.core import Core
-from cyclotron.services.jobfiles_listing import FileEntry, list_files, resolve_file
-from cyclotron.services.queries import JobRef, get_job
+from cyclotron.services.jobs.queries import JobRef, get_job
+from cyclotron.services.results.archives import regular_files
+from cyclotron.services.results.files import FileEntry, list_files, resolve_file
 
 ARCHIVED_DIRS = ("input", "tasks", "results", "logs")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from cyclotron.domain.states import JobState
 from cyclotron.services.core import Core
-from cyclotron.services.health import database_reachable
+from cyclotron.services.ops.health import database_reachable
 from cyclotron.storage import jobs as repo
 
 _RUNNING = {JobState.RUNNING.value, JobState.MERGING_QUEUED.value, JobState.MERGING_RUNNING.value}

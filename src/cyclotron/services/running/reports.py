@@ -22,9 +22,9 @@ from cyclotron.errors import ConflictError, InputError, NotFound
 from cyclotron.estimators.model import EstimatorError, validate_estimators
 from cyclotron.estimators.store import read_results, write_results, write_task_estimators
 from cyclotron.services.core import Core
-from cyclotron.services.lifecycle import merge_job, settle_job
-from cyclotron.services.logtexts import store_log_texts
-from cyclotron.services.simulations import (
+from cyclotron.services.jobs.logs import store_log_texts
+from cyclotron.services.running.lifecycle import merge_job, settle_job
+from cyclotron.services.yaptide.simulations import (
     check_update_key,
     find_simulation,
     update_key_digest,

@@ -16,8 +16,8 @@ from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState
 from cyclotron.errors import InputError, QueueFull
 from cyclotron.services.core import Core
-from cyclotron.services.inputkeys import directory_key
-from cyclotron.services.reuse import CachedResults, complete_from_cache
+from cyclotron.services.intake.keys import directory_key
+from cyclotron.services.intake.reuse import CachedResults, complete_from_cache
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, utcnow

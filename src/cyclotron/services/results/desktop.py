@@ -9,7 +9,7 @@ import sys
 from cyclotron.domain.records import Caller
 from cyclotron.errors import NotFound
 from cyclotron.services.core import Core
-from cyclotron.services.queries import JobRef, get_job
+from cyclotron.services.jobs.queries import JobRef, get_job
 
 
 def opener() -> str | None:

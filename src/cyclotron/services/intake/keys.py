@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cyclotron.domain.cachekeys import canonical_key
-from cyclotron.services.archives import regular_files
+from cyclotron.services.results.archives import regular_files
 
 
 def files_key(

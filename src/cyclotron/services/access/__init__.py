@@ -1,0 +1,1 @@
+"""Access: accounts, API keys, login tokens and Keycloak logins."""

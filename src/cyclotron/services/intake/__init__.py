@@ -1,0 +1,1 @@
+"""Intake: one path from a face-neutral request to a stored job."""

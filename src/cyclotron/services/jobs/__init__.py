@@ -1,0 +1,1 @@
+"""Jobs as their owners see them: queries, cancel, delete, progress events, logs."""

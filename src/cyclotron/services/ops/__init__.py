@@ -1,0 +1,1 @@
+"""Operations: the server's status, its metrics and its health."""

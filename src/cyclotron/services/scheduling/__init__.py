@@ -1,0 +1,1 @@
+"""Scheduling: which task runs next and where (dispatcher, fair admission, leases, retention)."""

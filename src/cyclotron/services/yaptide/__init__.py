@@ -1,0 +1,1 @@
+"""What only the YAPTIDE face needs: simulation ids, update keys, clusters."""
