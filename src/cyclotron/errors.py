@@ -2,7 +2,8 @@
 
     CyclotronError
     ├── ConfigError              settings that cannot be used; the server does not start
-    ├── InputError               a request the caller must fix (bad field, bad file name)
+    ├── InputError               a request the caller must fix (bad field, bad file name),
+    │                            with each problem's location in the request
     │   └── PayloadTooLarge      a body or file above its limit
     ├── NotFound                 an unknown job, or one the caller may not see
     ├── FilesRemoved             the job is known but retention removed its files
@@ -20,6 +21,9 @@ Each API face maps these to its own HTTP shapes in one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class CyclotronError(Exception):
     """Base of every error Cyclotron raises on purpose."""
@@ -33,8 +37,38 @@ class ConfigError(CyclotronError):
     """Settings that cannot be used."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request, at ``location``: the path of the value within the
+    request's fields (``("ntasks",)``, ``("input", "files", "run.sh")``; empty: the whole)."""
+
+    location: tuple[str | int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        """``"<dotted location>: <message>"``, or the message alone for the whole request."""
+        where = ".".join(str(part) for part in self.location)
+        return f"{where}: {self.message}" if where else self.message
+
+
 class InputError(CyclotronError):
-    """A request the caller must fix."""
+    """A request the caller must fix; ``problems`` says where, one entry per problem found."""
+
+    def __init__(
+        self,
+        message: str,
+        location: tuple[str | int, ...] = (),
+        *,
+        problems: Sequence[Problem] = (),
+    ) -> None:
+        found = tuple(problems) or (Problem(location, message),)
+        super().__init__("; ".join(str(p) for p in found))
+        self.problems = found
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> InputError:
+        """One error listing every problem found (at least one)."""
+        return cls("", problems=problems)
 
 
 class PayloadTooLarge(InputError):

@@ -18,11 +18,10 @@ import httpx
 import pytest
 from support.live import LiveServer
 
-from cyclotron.services.access.tokens import SigningKeys
 from cyclotron.services.core import Core, build_core
-from cyclotron.services.running.task_tokens import TaskTokens
 from cyclotron.services.scheduling.dispatcher import claim_tasks
 from cyclotron.settings import load_settings
+from cyclotron.signing import SigningKeys, TaskTokens
 
 SCRIPT = "echo CYCLOTRON_PROGRESS 1/2\necho done > out.txt\n"
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from cyclotron.services.access.tokens import SigningKeys
 from cyclotron.services.yaptide.simulations import update_key_for
+from cyclotron.signing import SigningKeys
 from support.live import LiveServer, serving
 
 TESTS_DIR = Path(__file__).resolve().parents[1]

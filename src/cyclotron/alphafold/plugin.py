@@ -38,16 +38,25 @@ from typing import Any, ClassVar
 
 from cyclotron.alphafold.cache_key import input_key
 from cyclotron.alphafold.convert import ALPHAFOLD3_JSON_VERSION, to_alphafold3_json
+from cyclotron.alphafold.estimate import estimate
 from cyclotron.alphafold.inputs import AlphaFoldInput, parse_input
+from cyclotron.alphafold.inputs import validate as validate_input
 from cyclotron.alphafold.pipeline_cache import PipelineCache
 from cyclotron.alphafold.progress import AlphaFoldProgress
 from cyclotron.alphafold.results import ConfidenceResult, merge_seeds, read_task_samples
-from cyclotron.domain.ports import ProgressParser, SimulatorPlugin, TaskCommand
-from cyclotron.errors import InputError, PluginError
+from cyclotron.domain.ports import (
+    CachedInput,
+    DocumentPlan,
+    ProgressParser,
+    SimulatorPlugin,
+    TaskCommand,
+)
+from cyclotron.errors import InputError, PluginError, Problem
 
 FOLD_INPUT = "fold_input.json"
 JOB_SETTINGS = "af3_job.json"
 TASK_INPUT = "task_input.json"
+REQUEST_DOCUMENT = "af3_request.json"  # the body as submitted, kept beside the input
 OUTPUT_DIR = "output"
 DEFAULT_COMMAND = "run_alphafold.py"
 DEFAULT_RCSB_URL = "https://files.rcsb.org"
@@ -109,6 +118,7 @@ class AlphaFold3Plugin(SimulatorPlugin):
     description: ClassVar[str] = "AlphaFold 3 structure prediction, one task per model seed"
     input_kinds: ClassVar[tuple[str, ...]] = ("af3",)
     result_kind: ClassVar[str] = "confidence"
+    caches_inputs: ClassVar[bool] = True
     archives_results_only: ClassVar[bool] = True  # as the AlphaFold 3 app's downloads
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -158,6 +168,43 @@ class AlphaFold3Plugin(SimulatorPlugin):
             JOB_SETTINGS: json.dumps(settings.as_json(), indent=1).encode(),
         }
         return PreparedJob(model, settings, files)
+
+    def plan_document(self, document: Mapping[str, Any], service: str) -> DocumentPlan:
+        """Every problem of the body located in it, then one task per model seed."""
+        found = validate_input(document)
+        errors = [Problem((p.location,), p.message) for p in found if not p.warning]
+        if errors:
+            raise InputError.of(errors)
+        prepared = self.prepare(document, service)
+        settings = prepared.settings
+        sizes = estimate(prepared.model)
+        attrs: dict[str, Any] = {
+            "input_kind": "af3",
+            "af3": {
+                "num_samples": settings.num_samples,
+                "diffusion_steps": settings.diffusion_steps,
+                "precision": settings.precision,
+                "run_data_pipeline": settings.run_data_pipeline,
+                "use_cache": settings.use_cache,
+            },
+            "num_residues": sizes["num_residues"],
+            "num_chains": sizes["num_chains"],
+        }
+        if settings.use_cache and self.cached_pipeline(settings.key) is not None:
+            attrs["reused"] = {"kind": "data_pipeline", "job_id": None, "key": settings.key}
+        return DocumentPlan(
+            files=prepared.files,
+            seeds=tuple(settings.seeds),
+            key=settings.key,
+            attrs=attrs,
+            documents={REQUEST_DOCUMENT: json.dumps(dict(document)).encode()},
+            warnings=tuple(str(p) for p in found if p.warning),
+            estimates=dict(sizes),
+        )
+
+    def cached_input(self, key: str) -> CachedInput | None:
+        entry = self.cache.entry(key) if self.cache is not None else None
+        return CachedInput(entry.size, entry.stored_at) if entry is not None else None
 
     def cached_pipeline(self, key: str) -> Path | None:
         """The cached data-pipeline output for ``key``, if this service holds one."""

@@ -1,16 +1,11 @@
-"""PDB and mmCIF files turned into AlphaFold 3 inputs, and fetched from an RCSB-like server.
+"""PDB and mmCIF files turned into AlphaFold 3 inputs: pure parsing, no network.
 
-Errors (the structure routes map them to HTTP in one place):
+Errors (``services/intake/structures.py`` adds those of fetching; the structure routes map
+them to HTTP in one place):
 
     InputError
     ├── UnsupportedStructureFormat   extension other than .pdb, .cif, .mmcif      → 422
-    ├── StructureParseError          gemmi cannot read it, or it has no polymer   → 422
-    └── InvalidPdbId                 not 4 alphanumerics starting with a digit   → 422
-    NotFound
-    └── StructureNotFound            the server answers 404                       → 404
-    CyclotronError
-    ├── UpstreamTimeout              no answer within the timeout                 → 504
-    └── UpstreamError                another status or a network failure          → 502
+    └── StructureParseError          gemmi cannot read it, or it has no polymer   → 422
 
 Only polymer chains become ``sequences``; identical chains are grouped with a ``count``,
 waters are dropped, and ligands and ions are named in ``warnings`` (crystals carry buffer
@@ -19,18 +14,15 @@ components such as sulfate that a prediction should not include unasked).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import PurePath
 from typing import Any
 
 import gemmi
-import httpx
 
-from cyclotron.errors import CyclotronError, InputError, NotFound
+from cyclotron.errors import InputError
 
 EXTENSIONS = (".pdb", ".cif", ".mmcif")
-PDB_ID = re.compile(r"^[0-9][A-Za-z0-9]{3}$")
 ENTITY_KEYS = {
     gemmi.PolymerType.PeptideL: ("proteinChain", "protein"),
     gemmi.PolymerType.Rna: ("rnaSequence", "rna"),
@@ -44,22 +36,6 @@ class UnsupportedStructureFormat(InputError):
 
 class StructureParseError(InputError):
     """A structure file gemmi cannot read, or one without protein or nucleic-acid chains."""
-
-
-class InvalidPdbId(InputError):
-    """A PDB id that is not 4 alphanumerics starting with a digit."""
-
-
-class StructureNotFound(NotFound):
-    """The structure server does not know the id."""
-
-
-class UpstreamTimeout(CyclotronError):
-    """The structure server did not answer in time."""
-
-
-class UpstreamError(CyclotronError):
-    """The structure server failed or could not be reached."""
 
 
 def _read(data: bytes, filename: str) -> gemmi.Structure:
@@ -161,28 +137,3 @@ def parse_structure(
 def _entry_id(structure: gemmi.Structure) -> str | None:
     entry = structure.info["_entry.id"] if "_entry.id" in structure.info else ""  # noqa: SIM401
     return entry or (structure.name if structure.name not in ("", "string") else None)
-
-
-def normalise_pdb_id(pdb_id: str) -> str:
-    """The upper-case id; ``InvalidPdbId`` unless 4 alphanumerics starting with a digit."""
-    if not PDB_ID.match(pdb_id):
-        raise InvalidPdbId(
-            f"invalid PDB id {pdb_id!r}: expected 4 letters or digits starting with a digit"
-        )
-    return pdb_id.upper()
-
-
-def fetch_structure(pdb_id: str, base_url: str, timeout: float = 30.0) -> bytes:
-    """The mmCIF bytes of ``{base_url}/download/{ID}.cif``, translating transport failures."""
-    url = f"{base_url.rstrip('/')}/download/{normalise_pdb_id(pdb_id)}.cif"
-    try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"structure server did not answer within {timeout:g} s") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"structure server unreachable: {exc}") from exc
-    if response.status_code == 404:
-        raise StructureNotFound(f"PDB entry {pdb_id.upper()} not found")
-    if response.status_code != 200:
-        raise UpstreamError(f"structure server answered {response.status_code}")
-    return response.content

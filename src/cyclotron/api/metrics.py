@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cyclotron.services.ops.metrics import Metrics
+from cyclotron.services.metrics import Metrics
 
 router = APIRouter(tags=["system"])
 

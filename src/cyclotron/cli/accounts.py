@@ -24,7 +24,7 @@ ConfigOption = Annotated[
 
 @contextmanager
 def _core(config: Path | None) -> Iterator[Core]:
-    from cyclotron.cli.main import settings_or_exit
+    from cyclotron.cli.config import settings_or_exit
     from cyclotron.errors import CyclotronError
     from cyclotron.services.core import build_core
 

@@ -19,7 +19,7 @@ ConfigOption = Annotated[
 
 
 def _core(config: Path | None) -> Core:
-    from cyclotron.cli.main import settings_or_exit
+    from cyclotron.cli.config import settings_or_exit
     from cyclotron.services.core import build_core
 
     return build_core(settings_or_exit(config))

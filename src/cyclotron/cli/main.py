@@ -12,8 +12,8 @@ from rich.console import Console
 
 from cyclotron import __version__
 from cyclotron.cli import accounts, files, keys, native
+from cyclotron.cli.config import settings_or_exit
 from cyclotron.errors import ConfigError
-from cyclotron.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Cyclotron: a self-hosted job server for scientific simulations.", no_args_is_help=True
@@ -32,14 +32,6 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML configuration file (default ./cyclotron.toml)."),
 ]
-
-
-def settings_or_exit(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
-    try:
-        return load_settings(config, overrides)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 @app.command()

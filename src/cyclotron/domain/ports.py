@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from cyclotron.domain.batches import (
+    BatchHandle,
+    BatchSubmission,
+    ClusterAccess,
+    JobBatch,
+    JobObservation,
+)
 from cyclotron.domain.primaries import nstat_of, primaries_in, with_nstat
 from cyclotron.errors import PluginError
 
@@ -63,6 +71,29 @@ class TaskOutcome:
     def succeeded(self) -> bool:
         stopped = self.timed_out or self.cancelled or self.interrupted
         return self.exit_code == 0 and not stopped and self.error is None
+
+
+@dataclass(frozen=True)
+class DocumentPlan:
+    """A job a plug-in planned from one input document (an AlphaFold 3 body): one task per
+    seed, the input files it stages, what the job keeps, and the input's cache key."""
+
+    files: Mapping[str, bytes]
+    seeds: tuple[int, ...]
+    key: str
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    # Kept beside the input (``documents/<name>``), never copied into the tasks.
+    documents: Mapping[str, bytes] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    estimates: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CachedInput:
+    """What a plug-in keeps for an input key across jobs (AlphaFold 3's data-pipeline output)."""
+
+    size: int
+    stored_at: datetime
 
 
 @dataclass(frozen=True)
@@ -143,6 +174,19 @@ class SimulatorPlugin(ABC):
         """
         raise PluginError(f"service plug-in {self.name!r} does not run editor projects")
 
+    def plan_document(self, document: Mapping[str, Any], service: str) -> DocumentPlan:
+        """Check one input document and plan its job; InputError lists every problem, each
+        located within the document. Plug-ins that take no documents refuse (the default)."""
+        raise PluginError(f"service plug-in {self.name!r} does not take input documents")
+
+    def cached_input(self, key: str) -> CachedInput | None:
+        """What this plug-in keeps for an input key, for plug-ins that cache their own
+        preparation of an input (None: results are what a key finds, the default)."""
+        return None
+
+    #: True when ``cached_input`` answers for this plug-in's input keys.
+    caches_inputs: ClassVar[bool] = False
+
     def total_primaries(self, input_dir: Path) -> int | None:
         """The job's number of primary particles as its input states it, if the engine has one."""
         return primaries_in(input_dir)
@@ -174,13 +218,27 @@ class TaskReporter(Protocol):
         """Record how the attempt ended."""
 
 
+class JobReporter(Protocol):
+    """What an executor of whole jobs tells the core besides its observations (metrics)."""
+
+    def command_sent(self, cluster: str, program: str) -> None:
+        """Count one scheduler command (``sbatch``, ``squeue``, ``scancel``) sent to a cluster."""
+
+
 class Executor(ABC):
-    """Runs tasks somewhere. It never decides states; it reports what happened."""
+    """Runs tasks somewhere. It never decides states; it reports what happened.
+
+    Most executors run single tasks the dispatcher hands them (``submit``). One that runs
+    whole jobs (``runs_whole_jobs``: a SLURM task array and its collect step) takes no single
+    tasks (``free_slots()`` is 0) and serves the job-level methods below instead.
+    """
 
     name: ClassVar[str]
     #: True when its tasks are counted in the database rather than by the executor (they run
     #: on other machines): it may then take ``free_slots()`` less its services' running tasks.
     counts_in_database: ClassVar[bool] = False
+    #: True when it takes whole jobs (``submit_job``, ``poll_jobs``, ``cancel_job``).
+    runs_whole_jobs: ClassVar[bool] = False
 
     @abstractmethod
     def __init__(self, settings: Settings) -> None:
@@ -220,6 +278,34 @@ class Executor(ABC):
 
     def reap_orphan(self, task_key: str, handle: int) -> None:  # noqa: B027 - optional hook
         """End what remains of a lost attempt (``handle`` as the executor recorded it)."""
+
+    # -- whole jobs (``runs_whole_jobs``) ----------------------------------------------------
+
+    @classmethod
+    def job_options(cls, raw: object) -> dict[str, Any]:
+        """A request's options for a whole job, checked (InputError naming a bad item), in the
+        JSON-able form a job keeps and ``JobBatch.options`` carries back."""
+        raise NotImplementedError(f"the {cls.name} executor does not run whole jobs")
+
+    def start_jobs(self, reporter: JobReporter) -> None:
+        """Begin accepting whole jobs; ``reporter`` counts the commands sent."""
+        raise NotImplementedError(f"the {self.name} executor does not run whole jobs")
+
+    def submit_job(self, batch: JobBatch) -> BatchSubmission:
+        """Send a whole job to its cluster; a failure is returned, not raised."""
+        raise NotImplementedError(f"the {self.name} executor does not run whole jobs")
+
+    def poll_jobs(
+        self, cluster: ClusterAccess, handles: Sequence[BatchHandle]
+    ) -> dict[BatchHandle, JobObservation]:
+        """What the cluster shows of these jobs, asked at once; ServiceUnavailable (or another
+        CyclotronError) when it cannot be asked."""
+        raise NotImplementedError(f"the {self.name} executor does not run whole jobs")
+
+    def cancel_job(self, cluster: ClusterAccess, handle: BatchHandle) -> None:
+        """Stop a submitted job on its cluster and remove what it left there; a
+        CyclotronError when the cluster could not be reached (the caller retries)."""
+        raise NotImplementedError(f"the {self.name} executor does not run whole jobs")
 
 
 class ProgressParser(Protocol):

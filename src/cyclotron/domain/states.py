@@ -1,4 +1,4 @@
-"""Job and task states, and the one table of allowed transitions."""
+"""Job and task states, a job's stage, and the tables of their allowed transitions."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class JobStage(StrEnum):
 
 _J = JobState
 _T = TaskState
+_S = JobStage
 
 JOB_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     _J.UNKNOWN: frozenset(JobState) - {_J.UNKNOWN},
@@ -66,6 +67,20 @@ TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     _T.CANCELED: frozenset(),
 }
 
+STAGE_TRANSITIONS: Mapping[JobStage, frozenset[JobStage]] = {
+    # A stage only moves forward, and any stage may end. QUEUED and PREPARING skip ahead for
+    # jobs run elsewhere: a worker's report may arrive before admission (a job with its own
+    # executor is never admitted) or before the batch submission is recorded.
+    _S.QUEUED: frozenset({_S.PREPARING, _S.RUNNING, _S.MERGING_QUEUED, _S.DONE}),
+    _S.PREPARING: frozenset({_S.SUBMITTED, _S.RUNNING, _S.MERGING_QUEUED, _S.DONE}),
+    _S.SUBMITTED: frozenset({_S.RUNNING, _S.MERGING_QUEUED, _S.DONE}),
+    _S.RUNNING: frozenset({_S.MERGING_QUEUED, _S.MERGING, _S.DONE}),
+    _S.MERGING_QUEUED: frozenset({_S.MERGING, _S.DONE}),
+    # MERGING -> MERGING_QUEUED follows the job state's re-queue of a merge cut short.
+    _S.MERGING: frozenset({_S.MERGING_QUEUED, _S.DONE}),
+    _S.DONE: frozenset(),
+}
+
 JOB_TERMINAL = frozenset(s for s, nxt in JOB_TRANSITIONS.items() if not nxt)
 TASK_TERMINAL = frozenset(s for s, nxt in TASK_TRANSITIONS.items() if not nxt)
 JOB_ACTIVE = frozenset(JobState) - JOB_TERMINAL - {JobState.UNKNOWN}
@@ -79,3 +94,8 @@ def job_predecessors(target: JobState) -> frozenset[JobState]:
 def task_predecessors(target: TaskState) -> frozenset[TaskState]:
     """The states a task may be in for a change to ``target`` to be allowed."""
     return frozenset(s for s, nxt in TASK_TRANSITIONS.items() if target in nxt)
+
+
+def stage_predecessors(target: JobStage) -> frozenset[JobStage]:
+    """The stages a job may be in for a move to stage ``target`` to be allowed."""
+    return frozenset(s for s, nxt in STAGE_TRANSITIONS.items() if target in nxt)

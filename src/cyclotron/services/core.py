@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from cyclotron.domain.ports import Executor
 from cyclotron.plugins import executor_class
+from cyclotron.services.bus import ProgressBus
 from cyclotron.services.catalog import ServiceCatalog
-from cyclotron.services.jobs.bus import ProgressBus
-from cyclotron.services.ops.metrics import Metrics
-from cyclotron.services.scheduling.leases import lease_owner_of_this_process
+from cyclotron.services.leases import lease_owner_of_this_process
+from cyclotron.services.metrics import Metrics
 from cyclotron.settings import Settings
 from cyclotron.storage.database import Database
 from cyclotron.storage.jobfiles import JobFiles
@@ -61,7 +61,7 @@ def build_core(settings: Settings, *, migrate: bool = True) -> Core:
     catalog = ServiceCatalog(settings, frozenset(executors))
     core = Core(settings=settings, db=db, files=files, catalog=catalog, executors=executors)
     db.on_events_committed(core.bus.events_committed)
-    core.metrics.watch(core)
+    core.metrics.watch(db, catalog)
     return core
 
 

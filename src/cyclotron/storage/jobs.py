@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import JobFilter, JobRecord, TaskRecord
 from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
-from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import AdmissionCursorRow, EventRow, JobRow, TaskRow
 
 _ACTIVE = [s.value for s in JOB_ACTIVE]
@@ -230,31 +229,9 @@ def queued_jobs(session: Session, service: str) -> list[QueuedJob]:
     return [QueuedJob(id=i, owner_id=int(o)) for i, o in session.execute(stmt)]
 
 
-def mark_admitted(session: Session, job_ids: Sequence[str], now: datetime) -> None:
-    if job_ids:
-        session.execute(
-            update(JobRow)
-            .where(JobRow.id.in_(job_ids), JobRow.admitted_at.is_(None))
-            .values(admitted_at=now, stage=JobStage.PREPARING.value)
-        )
-
-
 def jobs_in_stage(session: Session, stage: JobStage, state: JobState) -> list[JobRow]:
     stmt = select(JobRow).where(JobRow.stage == stage.value, JobRow.state == state.value)
     return list(session.scalars(stmt.order_by(JobRow.number)))
-
-
-def set_job_stage(session: Session, job_id: str, stage: JobStage, only_from: JobStage) -> bool:
-    """Move an active job's stage forward (a finer position, not a state), with its event."""
-    result = session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.stage == only_from.value, JobRow.state.in_(_ACTIVE))
-        .values(stage=stage.value)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        return False
-    append_event(session, job_id, "stage", {"stage": stage.value})
-    return True
 
 
 @dataclass(frozen=True)

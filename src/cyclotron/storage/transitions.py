@@ -1,27 +1,70 @@
-"""The one writer of state columns: conditional updates checked against the domain's table.
+"""The one writer of states and stages: conditional updates checked against the domain's tables.
 
-A change is ``UPDATE ... WHERE state IN (allowed predecessors)``, so of two concurrent writers
-only one can win, and a late CANCELED never overwrites COMPLETED (or the reverse). Every
-change that wins appends an event in the same transaction.
+A change is ``UPDATE ... WHERE state IN (allowed predecessors)`` (``stage IN`` for a stage), so
+of two concurrent writers only one can win, and a late CANCELED never overwrites COMPLETED (or
+the reverse). Every change that wins appends an event in the same transaction. The columns a
+change may set besides the state are typed (``JobColumns``, ``TaskColumns``): those its callers
+need, no more.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Final, TypedDict, Unpack
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.states import (
+    JOB_ACTIVE,
     JobStage,
     JobState,
     TaskState,
     job_predecessors,
+    stage_predecessors,
     task_predecessors,
 )
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, TaskRow, utcnow
+
+
+class JobColumns(TypedDict, total=False):
+    """What a job's state change may set besides its state and stage."""
+
+    started_at: datetime
+    ended_at: datetime
+    error: str | None
+    error_kind: str | None
+
+
+class TaskColumns(TypedDict, total=False):
+    """What a task's state change may set besides its state (a key left out is kept)."""
+
+    attempt: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    pgid: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    exit_code: int | None
+    error: str | None
+    error_kind: str | None
+    progress_done: float
+    progress_total: float
+    estimated_seconds: None
+    stage: None
+
+
+class LeaseRelease(TypedDict):
+    """The columns that free a task's lease: no holder, no expiry, no process group."""
+
+    lease_owner: None
+    lease_expires_at: None
+    pgid: None
+
+
+LEASE_RELEASED: Final[LeaseRelease] = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -35,23 +78,61 @@ def change_job_state(
     job_id: str,
     target: JobState,
     *,
+    stage: JobStage | None = None,
     reason: str | None = None,
-    **values: Any,
+    **columns: Unpack[JobColumns],
 ) -> bool:
-    """Move a job to ``target`` if its current state allows it; True when this call won."""
+    """Move a job to ``target`` if its current state allows it; True when this call won.
+
+    The ``stage`` moves along with it only where the stage table allows (or is already
+    there): the stage is never decisive, so it cannot refuse a change of state.
+    """
+    values: dict[str, Any] = {"state": target.value, **columns}
+    if stage is not None:
+        allowed = stage_predecessors(stage) | {stage}
+        values["stage"] = case((JobRow.stage.in_(allowed), stage.value), else_=JobRow.stage)
     stmt = (
         update(JobRow)
         .where(JobRow.id == job_id, JobRow.state.in_(job_predecessors(target)))
-        .values(state=target.value, **values)
+        .values(values)
+        .returning(JobRow.stage)
     )
-    if _rowcount(session.execute(stmt)) != 1:
+    stage_now = session.execute(stmt).scalar_one_or_none()
+    if stage_now is None:
         return False
     data: dict[str, Any] = {"state": target.value}
-    if "stage" in values:
-        data["stage"] = values["stage"]
+    if stage is not None and stage_now == stage.value:
+        data["stage"] = stage.value
     if reason:
         data["reason"] = reason
     append_event(session, job_id, "state", data)
+    return True
+
+
+def change_job_stage(
+    session: Session,
+    job_id: str,
+    target: JobStage,
+    *,
+    admitted_at: datetime | None = None,
+) -> bool:
+    """Move an active job's stage to ``target`` if the stage table allows it, with its event;
+    True when this call won. Admission stamps ``admitted_at`` in the same statement."""
+    values: dict[str, Any] = {"stage": target.value}
+    if admitted_at is not None:
+        values["admitted_at"] = admitted_at
+    stmt = (
+        update(JobRow)
+        .where(
+            JobRow.id == job_id,
+            JobRow.stage.in_(stage_predecessors(target)),
+            JobRow.state.in_(JOB_ACTIVE),
+        )
+        .values(values)
+    )
+    if _rowcount(session.execute(stmt)) != 1:
+        return False
+    append_event(session, job_id, "stage", {"stage": target.value})
     return True
 
 
@@ -63,7 +144,7 @@ def change_task_state(
     *,
     only_if: tuple[ColumnElement[bool], ...] = (),
     reason: str | None = None,
-    **values: Any,
+    **columns: Unpack[TaskColumns],
 ) -> bool:
     """Move one task to ``target`` if allowed (and ``only_if`` holds); True when this call won."""
     stmt = (
@@ -74,7 +155,7 @@ def change_task_state(
             TaskRow.state.in_(task_predecessors(target)),
             *only_if,
         )
-        .values(state=target.value, **{"last_update_at": utcnow(), **values})
+        .values({"state": target.value, "last_update_at": utcnow(), **columns})
     )
     if _rowcount(session.execute(stmt)) != 1:
         return False
@@ -95,16 +176,28 @@ def end_job(
     reason: str | None = None,
 ) -> bool:
     """Move a job to a terminal state, stamping its end time (what retention counts from)."""
-    values: dict[str, Any] = {"stage": JobStage.DONE.value, "ended_at": utcnow()}
+    columns: JobColumns = {"ended_at": utcnow()}
     if error is not None:
-        values.update(error=error, error_kind=error_kind)
-    return change_job_state(session, job_id, target, reason=reason or error, **values)
+        columns["error"], columns["error_kind"] = error, error_kind
+    return change_job_state(
+        session, job_id, target, stage=JobStage.DONE, reason=reason or error, **columns
+    )
 
 
-def end_open_tasks(session: Session, job_id: str, target: TaskState, **values: Any) -> None:
-    """Move every task of the job that has not ended yet to ``target``."""
+def end_open_tasks(
+    session: Session,
+    job_id: str,
+    target: TaskState,
+    *,
+    error: str | None = None,
+    error_kind: str | None = None,
+) -> None:
+    """Move every task of the job that has not ended yet to ``target`` (with the job's error)."""
+    columns: TaskColumns = {"ended_at": utcnow()}
+    if error is not None:
+        columns["error"], columns["error_kind"] = error, error_kind
     stmt = select(TaskRow.index).where(
         TaskRow.job_id == job_id, TaskRow.state.in_(task_predecessors(target))
     )
     for index in list(session.scalars(stmt)):
-        change_task_state(session, job_id, index, target, ended_at=utcnow(), **values)
+        change_task_state(session, job_id, index, target, **columns)

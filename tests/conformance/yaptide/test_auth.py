@@ -28,7 +28,7 @@ from support.yaptide import (
 )
 
 from cyclotron.services.access import tokens
-from cyclotron.services.access.tokens import SigningKeys
+from cyclotron.signing import SigningKeys
 
 GRACE_SECONDS = 3.0
 CONFIG: dict[str, Any] = {"yaptide": {"refresh_grace_seconds": GRACE_SECONDS}}

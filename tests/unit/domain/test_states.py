@@ -1,4 +1,4 @@
-"""The state table: what may follow what, and who may precede whom."""
+"""The state and stage tables: what may follow what, and who may precede whom."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from cyclotron.domain.states import (
     JOB_ACTIVE,
     JOB_TERMINAL,
     JOB_TRANSITIONS,
+    STAGE_TRANSITIONS,
     TASK_TERMINAL,
     TASK_TRANSITIONS,
+    JobStage,
     JobState,
     TaskState,
     job_predecessors,
+    stage_predecessors,
     task_predecessors,
 )
 
@@ -111,3 +114,71 @@ def test_no_state_moves_to_itself() -> None:
 def test_active_job_states_exclude_terminal_and_unknown() -> None:
     J = JobState
     assert {J.PENDING, J.RUNNING, J.MERGING_QUEUED, J.MERGING_RUNNING} == JOB_ACTIVE
+
+
+# --- stages ---------------------------------------------------------------------------------
+
+S = JobStage
+
+
+def test_every_stage_has_a_row_in_its_table() -> None:
+    assert set(STAGE_TRANSITIONS) == set(JobStage)
+
+
+def test_every_stage_is_reachable_from_queued() -> None:
+    reached, frontier = {S.QUEUED}, [S.QUEUED]
+    while frontier:
+        for following in STAGE_TRANSITIONS[frontier.pop()] - reached:
+            reached.add(following)
+            frontier.append(following)
+    assert reached == set(JobStage)
+
+
+def test_done_is_final_and_every_other_stage_may_end() -> None:
+    assert STAGE_TRANSITIONS[S.DONE] == frozenset()
+    assert stage_predecessors(S.DONE) == set(JobStage) - {S.DONE}
+
+
+def test_a_stage_moves_forward_except_the_requeue_of_a_merge() -> None:
+    order = list(JobStage)
+    backward = {
+        (stage, following)
+        for stage, successors in STAGE_TRANSITIONS.items()
+        for following in successors
+        if order.index(following) <= order.index(stage)
+    }
+    assert backward == {(S.MERGING, S.MERGING_QUEUED)}
+
+
+def test_stage_predecessors() -> None:
+    assert stage_predecessors(S.QUEUED) == frozenset()
+    assert stage_predecessors(S.PREPARING) == {S.QUEUED}  # admission, or a batch submission
+    assert stage_predecessors(S.SUBMITTED) == {S.PREPARING}
+    assert stage_predecessors(S.RUNNING) == {S.QUEUED, S.PREPARING, S.SUBMITTED}
+    assert stage_predecessors(S.MERGING) == {S.RUNNING, S.MERGING_QUEUED}
+    for target in JobStage:
+        for source in JobStage:
+            assert (source in stage_predecessors(target)) == (target in STAGE_TRANSITIONS[source])
+
+
+# The stages a job can be in while in each active state, and the stage each state change
+# carries (what the services pass to ``change_job_state``).
+STAGES_IN_STATE = {
+    JobState.PENDING: {S.QUEUED, S.PREPARING, S.SUBMITTED},
+    JobState.RUNNING: {S.RUNNING},
+    JobState.MERGING_QUEUED: {S.MERGING_QUEUED},
+    JobState.MERGING_RUNNING: {S.MERGING},
+}
+STAGE_OF_STATE = {
+    JobState.RUNNING: S.RUNNING,
+    JobState.MERGING_QUEUED: S.MERGING_QUEUED,
+    JobState.MERGING_RUNNING: S.MERGING,
+    **{state: S.DONE for state in JOB_TERMINAL},
+}
+
+
+@pytest.mark.parametrize("state", sorted(STAGES_IN_STATE))
+def test_every_allowed_state_change_may_move_the_stage_with_it(state: JobState) -> None:
+    for target in JOB_TRANSITIONS[state]:
+        for stage in STAGES_IN_STATE[state]:
+            assert STAGE_OF_STATE[target] in STAGE_TRANSITIONS[stage], (state, stage, target)

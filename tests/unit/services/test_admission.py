@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cyclotron.domain.states import JobState
+from cyclotron.domain.states import JobStage, JobState
 from cyclotron.services.core import Core, build_core
 from cyclotron.services.scheduling.admission import admit_jobs, round_robin_order
 from cyclotron.settings import load_settings
@@ -225,7 +225,7 @@ def admitted(core: Core, service: str = "example") -> set[str]:
 
 def end(core: Core, job_id: str) -> None:
     with core.db.transaction() as session:
-        assert change_job_state(session, job_id, JobState.CANCELED, stage="done")
+        assert change_job_state(session, job_id, JobState.CANCELED, stage=JobStage.DONE)
 
 
 def test_worked_example_through_the_database(core: Core, add_job: AddJob) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from cyclotron.errors import Unauthorized
 from cyclotron.services.access import tokens
-from cyclotron.services.access.tokens import KEYS_FILE, SigningKeys
+from cyclotron.signing import KEYS_FILE, SigningKeys
 
 
 def test_keys_are_created_once_private_and_read_back(tmp_path: Path) -> None:

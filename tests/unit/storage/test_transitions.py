@@ -1,4 +1,5 @@
-"""The one writer of states: conditional, once only, one event per win (both backends)."""
+"""The one writer of states and stages: conditional, once only, one event per win (both
+backends)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,23 @@ from typing import Any
 
 import pytest
 
-from cyclotron.domain.states import JOB_TRANSITIONS, TASK_TRANSITIONS, JobState, TaskState
+from cyclotron.domain.states import (
+    JOB_TRANSITIONS,
+    TASK_TRANSITIONS,
+    JobStage,
+    JobState,
+    TaskState,
+)
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.database import Database
 from cyclotron.storage.events import job_events
-from cyclotron.storage.tables import TaskRow
-from cyclotron.storage.transitions import change_job_state, change_task_state
+from cyclotron.storage.tables import JobRow, TaskRow, utcnow
+from cyclotron.storage.transitions import (
+    change_job_stage,
+    change_job_state,
+    change_task_state,
+    end_job,
+)
 
 J, T = JobState, TaskState
 AddJob = Callable[..., str]  # the ``add_job`` fixture of tests/unit/conftest.py
@@ -60,8 +72,8 @@ TO_MERGING = (J.RUNNING, J.MERGING_QUEUED, J.MERGING_RUNNING)
 
 def test_a_change_wins_once_and_only_once(database: Database, add_job: AddJob) -> None:
     job = add_job()
-    assert job_change(database, job, J.RUNNING, stage="running")
-    assert not job_change(database, job, J.RUNNING, stage="running")
+    assert job_change(database, job, J.RUNNING, stage=JobStage.RUNNING)
+    assert not job_change(database, job, J.RUNNING, stage=JobStage.RUNNING)
     assert job_state(database, job) == "RUNNING"
     assert events(database, job, "state") == [
         {"kind": "state", "task_index": None, "state": "RUNNING", "stage": "running"}
@@ -89,7 +101,7 @@ def test_late_cancel_never_overwrites_completed(database: Database, add_job: Add
     job = add_job()
     walk_to(database, job, *TO_MERGING, J.COMPLETED)
     before = events(database, job)
-    assert not job_change(database, job, J.CANCELED, error="cancelled by user", stage="done")
+    assert not job_change(database, job, J.CANCELED, error="cancelled by user", stage=JobStage.DONE)
     assert not job_change(database, job, J.FAILED, error="too late")
     with database.transaction(write=False) as session:
         row = repo.find_job(session, job)
@@ -187,6 +199,81 @@ def test_two_concurrent_writers_cannot_both_win(
             e for e in events(database, job, "state") if e["state"] in ("CANCELED", "COMPLETED")
         ]
         assert final == [{"kind": "state", "task_index": None, "state": winner.value}]
+
+
+# --- stages ---------------------------------------------------------------------------------
+
+S = JobStage
+
+
+def stage_change(db: Database, job_id: str, target: JobStage, **kw: Any) -> bool:
+    with db.transaction() as session:
+        return change_job_stage(session, job_id, target, **kw)
+
+
+def job_row(db: Database, job_id: str) -> JobRow:
+    with db.transaction(write=False) as session:
+        row = repo.find_job(session, job_id)
+        assert row is not None
+        return row
+
+
+def test_a_stage_change_wins_once_with_its_event(database: Database, add_job: AddJob) -> None:
+    job = add_job()
+    now = utcnow()
+    assert stage_change(database, job, S.PREPARING, admitted_at=now)
+    assert not stage_change(database, job, S.PREPARING, admitted_at=utcnow())
+    row = job_row(database, job)
+    assert (row.state, row.stage) == ("PENDING", "preparing")
+    assert row.admitted_at is not None
+    assert abs((row.admitted_at - now).total_seconds()) < 1
+    assert events(database, job) == [{"kind": "stage", "task_index": None, "stage": "preparing"}]
+
+
+def test_a_stage_follows_its_table(database: Database, add_job: AddJob) -> None:
+    job = add_job()
+    assert not stage_change(database, job, S.SUBMITTED)  # not prepared yet
+    assert stage_change(database, job, S.PREPARING)
+    assert stage_change(database, job, S.SUBMITTED)
+    assert not stage_change(database, job, S.PREPARING)  # never back
+    assert job_row(database, job).stage == "submitted"
+    assert [e["stage"] for e in events(database, job)] == ["preparing", "submitted"]
+
+
+def test_the_stage_of_an_ended_job_never_moves(database: Database, add_job: AddJob) -> None:
+    job = add_job()
+    assert job_change(database, job, J.CANCELED)  # a state change without a stage
+    before = events(database, job)
+    assert not stage_change(database, job, S.PREPARING)
+    assert job_row(database, job).stage == "queued"
+    assert events(database, job) == before
+
+
+def test_ending_a_job_moves_its_stage_to_done(database: Database, add_job: AddJob) -> None:
+    job = add_job(stage=S.SUBMITTED)
+    with database.transaction() as session:
+        assert end_job(session, job, J.FAILED, error="boom", error_kind="exit")
+    row = job_row(database, job)
+    assert (row.state, row.stage, row.error) == ("FAILED", "done", "boom")
+    assert row.ended_at is not None
+    assert events(database, job) == [
+        {"kind": "state", "task_index": None, "state": "FAILED", "stage": "done", "reason": "boom"}
+    ]
+
+
+def test_a_state_change_moves_the_stage_only_along_its_table(
+    database: Database, add_job: AddJob
+) -> None:
+    job = add_job(state=J.UNKNOWN)  # an imported record: any state may follow
+    assert job_change(database, job, J.MERGING_RUNNING, stage=S.MERGING)
+    row = job_row(database, job)
+    assert (row.state, row.stage) == ("MERGING_RUNNING", "queued")  # QUEUED -> MERGING refused
+    assert events(database, job) == [
+        {"kind": "state", "task_index": None, "state": "MERGING_RUNNING"}
+    ]
+    assert job_change(database, job, J.MERGING_QUEUED, stage=S.MERGING_QUEUED)
+    assert job_row(database, job).stage == "merging_queued"
+    assert events(database, job)[-1]["stage"] == "merging_queued"
 
 
 # --- tasks ----------------------------------------------------------------------------------

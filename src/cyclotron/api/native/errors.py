@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cyclotron.api.errors import FaceRoute, status_code_for
-from cyclotron.errors import CyclotronError, QueueFull
+from cyclotron.errors import CyclotronError, InputError, QueueFull
 
 
 def value_problem(loc: tuple[str | int, ...], message: str) -> dict[str, Any]:
@@ -48,7 +48,9 @@ class NativeFaceRoute(FaceRoute):
             return cls._framework_error(exc)
         code = status_code_for(exc, input_error=422)
         detail: Any = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
-        if code == 422:
+        if code == 422 and isinstance(exc, InputError):
+            detail = [value_problem(("body", *p.location), p.message) for p in exc.problems]
+        elif code == 422:
             detail = [value_problem(("body",), detail)]
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
         if isinstance(exc, QueueFull):

@@ -34,8 +34,8 @@ from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL
 from cyclotron.errors import NotFound, Unauthorized
 from cyclotron.services.access.apikeys import authenticate
+from cyclotron.services.bus import Subscription
 from cyclotron.services.core import Core
-from cyclotron.services.jobs.bus import Subscription
 from cyclotron.services.jobs.progress import read_progress, visible_job_id
 from cyclotron.settings import Settings
 

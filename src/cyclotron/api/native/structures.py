@@ -18,22 +18,21 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from cyclotron.alphafold.structures import (
+from cyclotron.api.deps import CoreDep
+from cyclotron.api.multipart import PartReader, disposition_params
+from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
+from cyclotron.api.native.routes import CallerDep
+from cyclotron.api.native.schemas import MessagePublic, error_responses
+from cyclotron.errors import InputError
+from cyclotron.services.intake.structures import (
     EXTENSIONS,
     InvalidPdbId,
     UpstreamError,
     UpstreamTimeout,
-    fetch_structure,
-    normalise_pdb_id,
-    parse_structure,
+    fetch_entry,
+    parse_uploaded,
+    require_structures,
 )
-from cyclotron.api.deps import CoreDep
-from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
-from cyclotron.api.native.routes import CallerDep
-from cyclotron.api.native.schemas import MessagePublic, error_responses
-from cyclotron.api.upload.multipart import PartReader, disposition_params
-from cyclotron.errors import InputError
-from cyclotron.services.results.alphafold import alphafold_plugin
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
@@ -139,7 +138,7 @@ async def receive_structure(
 
 def _parse_upload(data: bytes, filename: str) -> dict[str, Any]:
     try:
-        return parse_structure(data, filename)
+        return parse_uploaded(data, filename)
     except InputError as exc:
         raise NativeFaceError.invalid(_FILE_LOC, exc.message) from exc
 
@@ -172,7 +171,7 @@ _UPLOAD_BODY = {
     openapi_extra=_UPLOAD_BODY,
 )
 async def parse_upload(request: Request, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
-    alphafold_plugin(core)  # 404 without an AlphaFold 3 service
+    require_structures(core)  # 404 without an AlphaFold 3 service
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_STRUCTURE_BYTES + MULTIPART_SLACK:
         raise _too_large()
@@ -187,19 +186,11 @@ async def parse_upload(request: Request, core: CoreDep, caller: CallerDep) -> di
     responses={**error_responses(404, 422), **_UPSTREAM_ERRORS},
 )
 def fetch(pdb_id: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
-    plugin = alphafold_plugin(core)  # 404 without an AlphaFold 3 service
     try:
-        entry = normalise_pdb_id(pdb_id)
+        return fetch_entry(core, pdb_id)  # 404 without an AlphaFold 3 service or the entry
     except InvalidPdbId as exc:
         raise NativeFaceError.invalid(("path", "pdb_id"), exc.message) from exc
-    try:
-        data = fetch_structure(entry, plugin.rcsb_url, plugin.fetch_timeout)
     except UpstreamTimeout as exc:
         raise NativeFaceError(504, exc.message) from exc
     except UpstreamError as exc:
         raise NativeFaceError(502, exc.message) from exc
-    try:
-        return parse_structure(data, f"{entry}.cif", source="rcsb", pdb_id=entry)
-    except InputError as exc:  # the server's answer, not the request, is at fault
-        message = f"structure server sent an unreadable file: {exc.message}"
-        raise NativeFaceError(502, message) from exc

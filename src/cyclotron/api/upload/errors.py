@@ -9,7 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cyclotron.api.errors import FaceRoute, status_code_for
-from cyclotron.errors import CyclotronError
+from cyclotron.errors import CyclotronError, InputError
+
+INVALID_SERVICE = "Invalid service"
 
 
 class UploadFaceError(Exception):
@@ -53,4 +55,6 @@ class UploadFaceRoute(FaceRoute):
             return error_response(400, "Malformed request")
         code = status_code_for(exc, input_error=400)
         message = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
+        if isinstance(exc, InputError) and exc.problems[0].location == ("service",):
+            message = INVALID_SERVICE  # the words of this face's contract
         return error_response(code, message)

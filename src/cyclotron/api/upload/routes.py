@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep, bearer_token
+from cyclotron.api.multipart import ReceivedForm, receive_multipart
 from cyclotron.api.upload.errors import UploadFaceError, UploadFaceRoute
-from cyclotron.api.upload.multipart import receive_multipart
 from cyclotron.api.upload.status import (
     CLEANED_MESSAGE,
     TERMINAL_STATUSES,
@@ -29,7 +29,8 @@ from cyclotron.errors import (
 )
 from cyclotron.services.access.apikeys import authenticate
 from cyclotron.services.core import Core
-from cyclotron.services.intake.store import JobRequest, submit_staged_files
+from cyclotron.services.intake import pipeline
+from cyclotron.services.intake.request import IntakeRequest, StagedInput
 from cyclotron.services.jobs.cancel import cancel_job, termination_in_progress
 from cyclotron.services.jobs.queries import JobRef, get_job
 from cyclotron.services.ops.health import database_reachable
@@ -84,41 +85,45 @@ async def upload(request: Request, core: CoreDep) -> JSONResponse:
         if core.settings.auth_enabled  # keys may need a database lookup
         else _caller(core, request)
     )
+    staging = core.files.new_staging_area()
+    try:
+        form = await _received(request, core, staging)
+        intake = _intake_request(caller, form, staging)
+    except BaseException:
+        await run_in_threadpool(shutil.rmtree, staging, True)
+        raise
+    submitted = await run_in_threadpool(pipeline.submit, core, intake)
+    body = {"id": submitted.job.number, "status": "Queued", "message": "Job successfully uploaded"}
+    return JSONResponse(body, status_code=201)
+
+
+async def _received(request: Request, core: Core, staging: pathlib.Path) -> ReceivedForm:
+    """The form, its files streamed into ``<staging>/input``; 413 over the upload limit."""
     limit = core.settings.server.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body larger than the limit of {limit} bytes")
-    staging = core.files.new_staging_area()
-    try:
-        form = await receive_multipart(
-            request.headers.get("content-type"), request.stream(), staging / "input", limit
-        )
-        owner = _user_id(form.fields.get("user_id"))
-        service = form.fields.get("service")
-        if service is None:
-            raise InputError("Missing service field")
-        if service.strip() not in core.catalog.names():
-            raise InputError("Invalid service")
-        if not caller.admin and caller.user_id != owner:
-            raise Forbidden("user_id does not match the API key")
-        if RUN_SCRIPT not in form.files:
-            raise InputError("run.sh is required")
-        request_job = JobRequest(owner_id=owner, service=service.strip(), name_prefix="upload")
-        job = await run_in_threadpool(submit_staged_files, core, request_job, staging / "input")
-    finally:
-        await _discard(staging)
-    return JSONResponse(
-        {"id": job.number, "status": "Queued", "message": "Job successfully uploaded"},
-        status_code=201,
+    content_type = request.headers.get("content-type")
+    return await receive_multipart(content_type, request.stream(), staging / "input", limit)
+
+
+def _intake_request(caller: Caller, form: ReceivedForm, staging: pathlib.Path) -> IntakeRequest:
+    owner = _user_id(form.fields.get("user_id"))
+    service = form.fields.get("service")
+    if service is None:
+        raise InputError("Missing service field")
+    if not caller.admin and caller.user_id != owner:
+        raise Forbidden("user_id does not match the API key")
+    if RUN_SCRIPT not in form.files:
+        raise InputError("run.sh is required")
+    # run.sh is judged when the job is prepared: a bad one is accepted, then Invalid (§3.1).
+    return IntakeRequest(
+        owner_id=owner,
+        service=service.strip(),
+        input=StagedInput(staging),
+        name_prefix="upload",
+        check_now=False,
     )
-
-
-async def _discard(staging: pathlib.Path) -> None:
-    """Remove a staging area: empty after a submission (cheap), else off the event loop."""
-    try:
-        staging.rmdir()
-    except OSError:
-        await run_in_threadpool(shutil.rmtree, staging, True)
 
 
 def _zip_response(job: JobRecord, root: pathlib.Path) -> StreamingResponse:

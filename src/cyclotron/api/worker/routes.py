@@ -23,10 +23,9 @@ from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.errors import FaceRoute
 from cyclotron.domain.ports import ProgressReport, TaskOutcome
 from cyclotron.errors import PayloadTooLarge
-from cyclotron.services.access.tokens import SigningKeys
 from cyclotron.services.core import Core
 from cyclotron.services.running import workers as remote_tasks
-from cyclotron.services.running.task_tokens import TaskTokens
+from cyclotron.signing import SigningKeys, TaskTokens
 
 router = APIRouter(prefix="/api/worker", route_class=FaceRoute, tags=["workers"])
 

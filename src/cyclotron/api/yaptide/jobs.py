@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -20,22 +19,28 @@ from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import ConflictError, Forbidden, InputError, ServiceUnavailable
 from cyclotron.services.access.accounts import UserRecord
 from cyclotron.services.core import Core
+from cyclotron.services.intake import pipeline
+from cyclotron.services.intake.request import (
+    EditorInput,
+    FilesInput,
+    IntakeRequest,
+    YaptideSimulation,
+)
 from cyclotron.services.jobs.cancel import cancel_job
 from cyclotron.services.jobs.delete import delete_job
 from cyclotron.services.jobs.queries import JobRef
-from cyclotron.services.running.batches import BatchRunner, batch_request
-from cyclotron.services.yaptide.clusters import list_clusters, resolve_cluster
+from cyclotron.services.running.batches import BatchRunner
+from cyclotron.services.yaptide.clusters import list_clusters
 from cyclotron.services.yaptide.simulations import (
     BATCH,
     DIRECT,
     EDITOR,
     FILES,
     MAX_TITLE,
-    SimulationRequest,
     find_simulation,
     list_simulations,
-    submit_simulation,
 )
+from cyclotron.signing import SigningKeys
 
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE simulations"])
 
@@ -55,7 +60,9 @@ def _ntasks(value: Any) -> int:
     return value
 
 
-def _request(user: UserRecord, body: Mapping[str, Any], platform: str) -> SimulationRequest:
+def _request(
+    user: UserRecord, keys: SigningKeys, body: Mapping[str, Any], platform: str
+) -> IntakeRequest:
     require_keys(body, "ntasks", "sim_type", "input_type")
     sim_type, input_type = body["sim_type"], body["input_type"]
     if not isinstance(sim_type, str):
@@ -64,57 +71,57 @@ def _request(user: UserRecord, body: Mapping[str, Any], platform: str) -> Simula
         raise InputError("input_type must be 'editor' or 'files'")
     input_type = input_type.lower()
     ntasks = _ntasks(body["ntasks"])
-    project = files = None
-    if input_type == EDITOR:
-        given = [body[k] for k in ("input_json", "sim_data") if body.get(k) is not None]
-        if not given:
-            raise InputError("input_type 'editor' requires input_json")
-        if len(given) == 2 and given[0] != given[1]:
-            raise InputError("input_json and sim_data differ; send one of them")
-        if not isinstance(given[0], dict):
-            raise InputError("input_json must be an object")
-        project = given[0]
-    else:
-        files = body.get("input_files")
-        if not files:
-            raise InputError("input_type 'files' requires input_files")
-        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-            raise InputError("input_files must be an object of {file name: text}")
+    given = _editor_input(body) if input_type == EDITOR else _files_input(body)
     title = body.get("title")
-    if title is None:
-        meta = project.get("project") if project is not None else None
+    if title is None and isinstance(given, EditorInput):
+        meta = given.project.get("project")
         title = meta.get("title") if isinstance(meta, dict) else None
     if title is None:
         title = ""
     if not isinstance(title, str) or len(title) > MAX_TITLE:
         raise InputError(f"title must be text of at most {MAX_TITLE} characters")
-    return SimulationRequest(
+    batch = body.get("batch_options") if platform == BATCH else None
+    if batch is not None and not isinstance(batch, dict):
+        raise InputError("batch_options must be an object")
+    if platform == BATCH:
+        batch = batch or {}
+    simulation = YaptideSimulation(sim_type, title, input_type, platform, keys, batch)
+    return IntakeRequest(
         owner_id=user.id,
-        sim_type=sim_type,
+        service=sim_type.lower(),
+        input=given,
         ntasks=ntasks,
-        input_type=input_type,
-        project=project,
-        files=files,
-        title=title,
-        platform=platform,
+        fit_ntasks=True,
+        yaptide=simulation,
     )
+
+
+def _editor_input(body: Mapping[str, Any]) -> EditorInput:
+    sent = [body[k] for k in ("input_json", "sim_data") if body.get(k) is not None]
+    if not sent:
+        raise InputError("input_type 'editor' requires input_json")
+    if len(sent) == 2 and sent[0] != sent[1]:
+        raise InputError("input_json and sim_data differ; send one of them")
+    if not isinstance(sent[0], dict):
+        raise InputError("input_json must be an object")
+    return EditorInput(sent[0])
+
+
+def _files_input(body: Mapping[str, Any]) -> FilesInput:
+    files = body.get("input_files")
+    if not files:
+        raise InputError("input_type 'files' requires input_files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise InputError("input_files must be an object of {file name: text}")
+    return FilesInput({name: text.encode("utf-8") for name, text in files.items()})
 
 
 async def _submit(
     request: Request, core: Core, accounts: Any, user: UserRecord, platform: str
 ) -> Response:
     body = await json_object(request, core.settings.yaptide.max_body_bytes)
-    simulation = _request(user, body, platform)
-    if platform == BATCH:
-        options = body.get("batch_options")
-        if options is not None and not isinstance(options, dict):
-            raise InputError("batch_options must be an object")
-        cluster = await run_in_threadpool(
-            resolve_cluster, core, (options or {}).get("cluster_name")
-        )
-        batch = batch_request(core, options, cluster.name)
-        simulation = replace(simulation, batch=batch)
-    job = await run_in_threadpool(submit_simulation, core, accounts.keys, simulation)
+    intake = _request(user, accounts.keys, body, platform)
+    job = (await run_in_threadpool(pipeline.submit, core, intake)).job
     if platform == BATCH:
         _batch_runner(request).wake()
         return answer(

@@ -21,9 +21,8 @@ from cyclotron.domain.ports import (
     TaskRun,
 )
 from cyclotron.executors.celery.app import TASK_NAME, celery_app
-from cyclotron.services.access.tokens import SigningKeys
-from cyclotron.services.running.task_tokens import TaskTokens
 from cyclotron.settings import Settings
+from cyclotron.signing import SigningKeys, TaskTokens
 
 log = logging.getLogger(__name__)
 

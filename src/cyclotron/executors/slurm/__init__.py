@@ -1,7 +1,8 @@
-"""The ``slurm`` executor's client side: batch options, sbatch scripts, and the cluster's host.
+"""The ``slurm`` executor: whole jobs as task arrays on clusters, and what it needs to reach them.
 
-:mod:`.commands` turns options, scripts and SLURM's answers into text and back (pure
-functions); :mod:`.remote` runs commands and moves files over SSH, or on this machine.
+:mod:`.executor` is the executor (entry point ``slurm``); :mod:`.commands` turns options,
+scripts and SLURM's answers into text and back (pure functions); :mod:`.remote` runs commands
+and moves files over SSH, or on this machine; :mod:`.steps` is what runs on the cluster.
 """
 
 from __future__ import annotations

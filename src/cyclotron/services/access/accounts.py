@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from cyclotron.errors import Forbidden, InputError, RateLimited, Unauthorized
 from cyclotron.services.access import tokens
-from cyclotron.services.access.tokens import EXPIRED_MESSAGE, SigningKeys
 from cyclotron.services.core import Core
 from cyclotron.settings import YaptideSettings
+from cyclotron.signing import EXPIRED_MESSAGE, SigningKeys
 from cyclotron.storage.tables import LoginRow, UserRow, utcnow
 
 LOCAL = "local"

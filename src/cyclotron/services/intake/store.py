@@ -1,4 +1,4 @@
-"""Submitting jobs: one transaction stores the job, its tasks and its input."""
+"""Storing a planned job: one transaction stores the job, its tasks and its input."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cyclotron.domain.states import JobStage, JobState
 from cyclotron.errors import InputError, QueueFull
 from cyclotron.services.core import Core
 from cyclotron.services.intake.keys import directory_key
-from cyclotron.services.intake.reuse import CachedResults, complete_from_cache
+from cyclotron.services.results.reuse import CachedResults, complete_from_cache
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, utcnow
@@ -38,15 +38,17 @@ def task_shares(
         return None
     total = primaries if primaries is not None else plugin.total_primaries(input_dir)
     if total is None or total < 1:
-        raise InputError("cannot determine the number of primaries: give input.primaries")
+        message = "cannot determine the number of primaries: give input.primaries"
+        raise InputError(message, ("input", "primaries"))
     if ntasks > total:
-        raise InputError(f"ntasks ({ntasks}) must not exceed the number of primaries ({total})")
+        message = f"ntasks ({ntasks}) must not exceed the number of primaries ({total})"
+        raise InputError(message, ("ntasks",))
     return split_primaries(total, ntasks)
 
 
 @dataclass(frozen=True)
-class JobRequest:
-    """What a face asks to run. ``name`` None: ``<name_prefix>-<number>``."""
+class StoredJob:
+    """What a job's row holds when intake stores it. ``name`` None: ``<name_prefix>-<number>``."""
 
     owner_id: int
     service: str
@@ -55,11 +57,10 @@ class JobRequest:
     ntasks: int = 1
     seeds: Sequence[int] | None = None
     priority: int = 0
-    primaries: int | None = None
     # Each task's share of the primaries, when the service counts them.
     task_primaries: Sequence[int] | None = None
-    # The native face refuses submissions over the queue limits; the file-upload face never.
-    enforce_queue_limits: bool = False
+    # Refuse (QueueFull) over the service's queue limits.
+    queue_limits: bool = False
     # What the YAPTIDE face keeps with its jobs.
     yaptide_id: str | None = None
     attrs: Mapping[str, Any] | None = None
@@ -68,9 +69,7 @@ class JobRequest:
     executor: str | None = None
     # Files kept beside the input (``documents/<name>``), never copied into the tasks.
     documents: Mapping[str, bytes] = field(default_factory=dict)
-    # Completed at once with a copy of these results instead of running (spec/native.md §9).
-    reuse: CachedResults | None = None
-    # The input's key when the service defines its own (AlphaFold 3), else the files' key.
+    # The input's cache key.
     input_key: str | None = None
 
 
@@ -87,7 +86,7 @@ def queue_full(core: Core, service: str, owner_id: int) -> bool:
         return _over_queue_limits(core, session, service, owner_id)
 
 
-def _check_queue(core: Core, session: Session, request: JobRequest) -> None:
+def _check_queue(core: Core, session: Session, request: StoredJob) -> None:
     repo.lock_admission_cursor(session, request.service)  # one submission per service at a time
     if _over_queue_limits(core, session, request.service, request.owner_id):
         raise QueueFull(
@@ -96,20 +95,23 @@ def _check_queue(core: Core, session: Session, request: JobRequest) -> None:
         )
 
 
-def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> JobRecord:
-    """Create a job from files already staged on disk (they are moved, not copied).
+def store_job(
+    core: Core, request: StoredJob, staged_input: Path, reuse: CachedResults | None = None
+) -> JobRecord:
+    """Create a job from files already staged on disk (they are moved, not copied); with
+    ``reuse``, completed at once with a copy of those results instead of running.
 
     Nothing runs yet; the dispatcher is woken to consider it. Over a queue limit, QueueFull
     and nothing is stored.
     """
     service = core.catalog.require_available(request.service)
     input_key = request.input_key or directory_key(
-        request.service, service.plugin.version, staged_input, request.primaries
+        request.service, service.plugin.version, staged_input
     )
     job_id = uuid.uuid4().hex
     try:
         with core.db.transaction() as session:
-            if request.enforce_queue_limits:
+            if request.queue_limits:
                 _check_queue(core, session, request)
             row = repo.add_job(
                 session,
@@ -144,8 +146,8 @@ def submit_staged_files(core: Core, request: JobRequest, staged_input: Path) -> 
             core.files.create_job_dir(job_id, staged_input, request.ntasks)
             for name, data in request.documents.items():
                 core.files.write_document(job_id, name, data)
-            if request.reuse is not None:
-                complete_from_cache(core, session, job_id, request.reuse)
+            if reuse is not None:
+                complete_from_cache(core, session, job_id, reuse)
             record = repo.job_record(row, repo.job_tasks(session, job_id))
     except BaseException:
         shutil.rmtree(core.files.job_dir(job_id), ignore_errors=True)

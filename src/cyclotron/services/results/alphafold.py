@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from cyclotron.alphafold.plugin import AlphaFold3Plugin
+from cyclotron.alphafold.plugin import REQUEST_DOCUMENT, AlphaFold3Plugin
 from cyclotron.alphafold.results import ConfidenceResult, sample_confidence
 from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import TaskState
@@ -33,7 +33,7 @@ def alphafold_plugin(core: Core) -> AlphaFold3Plugin:
     return cast(AlphaFold3Plugin, alphafold_service(core).plugin)
 
 
-AF3_REQUEST = "af3_request.json"
+AF3_REQUEST = REQUEST_DOCUMENT
 
 
 def alphafold_detail(core: Core, job: JobRecord) -> dict[str, Any] | None:

@@ -17,7 +17,12 @@ from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import TaskRow, utcnow
-from cyclotron.storage.transitions import change_job_state, change_task_state, end_job
+from cyclotron.storage.transitions import (
+    LEASE_RELEASED,
+    change_job_state,
+    change_task_state,
+    end_job,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +60,12 @@ def settle_job(core: Core, session: Session, job_id: str) -> bool:
         return False
     if any(t.state == TaskState.COMPLETED.value for t in tasks):
         queued = change_job_state(
-            session, job_id, JobState.MERGING_QUEUED, stage=JobStage.MERGING_QUEUED.value
+            session, job_id, JobState.MERGING_QUEUED, stage=JobStage.MERGING_QUEUED
         )
         job = repo.find_job(session, job_id)
         if not queued or job is None or core.catalog.get(job.service).plugin.merges_results:
             return queued
-        change_job_state(session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING.value)
+        change_job_state(session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING)
         end_job(session, job_id, JobState.COMPLETED)
         return False
     failed = [t for t in tasks if t.state == TaskState.FAILED.value]
@@ -87,7 +92,7 @@ def merge_job(core: Core, job_id: str) -> None:
         if row is not None and row.executor is not None:
             return
         won = row is not None and change_job_state(
-            session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING.value
+            session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING
         )
         completed = [
             t.index for t in repo.job_tasks(session, job_id) if t.state == TaskState.COMPLETED.value
@@ -193,12 +198,6 @@ class TaskLifecycle:
         now = utcnow()
         self._observe(run, outcome)
         with self.core.db.transaction() as session:
-            cleared = {
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "pgid": None,
-                "estimated_seconds": None,
-            }
             held = self._held(run)
             if outcome.interrupted:
                 change_task_state(
@@ -209,7 +208,8 @@ class TaskLifecycle:
                     only_if=held,
                     reason="the executor shut down; the task will run again",
                     attempt=run.attempt - 1,
-                    **cleared,
+                    estimated_seconds=None,
+                    **LEASE_RELEASED,
                 )
             elif outcome.succeeded and output_error is None:
                 won = change_task_state(
@@ -220,7 +220,8 @@ class TaskLifecycle:
                     only_if=held,
                     exit_code=0,
                     ended_at=now,
-                    **cleared,
+                    estimated_seconds=None,
+                    **LEASE_RELEASED,
                 )
                 merge = won and settle_job(self.core, session, run.job_id)
             elif not outcome.cancelled:
@@ -240,7 +241,8 @@ class TaskLifecycle:
                     error=message,
                     error_kind=kind,
                     ended_at=now,
-                    **cleared,
+                    estimated_seconds=None,
+                    **LEASE_RELEASED,
                 )
                 merge = won and settle_job(self.core, session, run.job_id)
         if merge:

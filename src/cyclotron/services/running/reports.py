@@ -32,6 +32,7 @@ from cyclotron.services.yaptide.simulations import (
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (
+    TaskColumns,
     change_job_state,
     change_task_state,
     end_job,
@@ -157,19 +158,21 @@ def _apply(session: Session, task: TaskRow, update: Mapping[str, Any]) -> str | 
         changed = True
     session.flush()
     if target is not None:
-        values: dict[str, Any] = {}
         if target == TaskState.RUNNING:
-            values["started_at"] = task.started_at or now
+            columns: TaskColumns = {"started_at": task.started_at or now}
         else:
             ended = end or now
-            values.update(
-                ended_at=ended, started_at=task.started_at or ended, estimated_seconds=None
-            )
+            columns = {
+                "ended_at": ended,
+                "started_at": task.started_at or ended,
+                "estimated_seconds": None,
+            }
             if target == TaskState.COMPLETED:
-                values.update(progress_done=float(share), progress_total=float(share))
+                columns["progress_done"] = columns["progress_total"] = float(share)
             else:
-                values.update(error="reported failed by its worker", error_kind=ErrorKind.EXIT)
-        if change_task_state(session, task.job_id, task.index, target, **values):
+                columns["error"] = "reported failed by its worker"
+                columns["error_kind"] = ErrorKind.EXIT
+        if change_task_state(session, task.job_id, task.index, target, **columns):
             changed = True
             session.refresh(task)
     if changed:
@@ -191,7 +194,7 @@ def _derive(core: Core, session: Session, job_id: str) -> bool:
         t.state != TaskState.PENDING.value for t in tasks
     ):
         change_job_state(
-            session, job_id, JobState.RUNNING, stage=JobStage.RUNNING.value, started_at=utcnow()
+            session, job_id, JobState.RUNNING, stage=JobStage.RUNNING, started_at=utcnow()
         )
     return False
 
@@ -292,7 +295,7 @@ def report_job(core: Core, job: JobRecord, body: Mapping[str, Any]) -> str:
             JobState.MERGING_QUEUED: JobStage.MERGING_QUEUED,
             JobState.MERGING_RUNNING: JobStage.MERGING,
         }[target]
-        change_job_state(session, job.id, target, stage=stage.value)
+        change_job_state(session, job.id, target, stage=stage)
     core.wake()
     return "Job updated"
 

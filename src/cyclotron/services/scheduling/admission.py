@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Collection, Mapping, Sequence
 
+from cyclotron.domain.states import JobStage
 from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
-from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import utcnow
+from cyclotron.storage.transitions import change_job_stage
 
 
 def round_robin_order(
@@ -71,9 +72,9 @@ def admit_jobs(core: Core, services: Collection[str] | None = None) -> int:
             )
             if not chosen:
                 continue
-            repo.mark_admitted(session, [job.id for job in chosen], utcnow())
+            now = utcnow()
             for job in chosen:
-                append_event(session, job.id, "stage", {"stage": "preparing"})
+                if change_job_stage(session, job.id, JobStage.PREPARING, admitted_at=now):
+                    admitted += 1
             cursor.last_user_id = chosen[-1].owner_id
-            admitted += len(chosen)
     return admitted

@@ -19,13 +19,15 @@ from cyclotron.domain.records import ErrorKind
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
 from cyclotron.services.core import Core
+from cyclotron.services.leases import local_owner_is_dead, this_host
 from cyclotron.services.running.lifecycle import TaskLifecycle, merge_job, settle_job
 from cyclotron.services.scheduling.admission import admit_jobs
-from cyclotron.services.scheduling.leases import local_owner_is_dead, this_host
 from cyclotron.services.scheduling.retention import clean_expired_jobs
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (
+    LEASE_RELEASED,
+    change_job_stage,
     change_job_state,
     change_task_state,
     end_job,
@@ -134,9 +136,7 @@ def prepare_admitted_jobs(core: Core) -> int:
             if job_id in refused:
                 reject_job(session, job_id, refused[job_id])
             else:
-                repo.set_job_stage(
-                    session, job_id, JobStage.SUBMITTED, only_from=JobStage.PREPARING
-                )
+                change_job_stage(session, job_id, JobStage.SUBMITTED)
     if refused:
         core.wake()
     return len(jobs) - len(refused)
@@ -189,7 +189,7 @@ def claim_tasks(
             job = repo.find_job(session, task.job_id)
             assert job is not None
             change_job_state(
-                session, job.id, JobState.RUNNING, stage=JobStage.RUNNING.value, started_at=now
+                session, job.id, JobState.RUNNING, stage=JobStage.RUNNING, started_at=now
             )
             if ran_before:  # before the plug-in prepares its command in the directory
                 core.files.reset_task_dir(job.id, task.index)
@@ -238,7 +238,6 @@ def recover_lost_tasks(core: Core) -> None:
         for task in lost.values():
             _reap_orphan(core, session, task)
             held = (TaskRow.attempt == task.attempt, TaskRow.lease_owner == task.lease_owner)
-            cleared = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
             if task.attempt < max_attempts:
                 change_task_state(
                     session,
@@ -247,7 +246,7 @@ def recover_lost_tasks(core: Core) -> None:
                     TaskState.PENDING,
                     only_if=held,
                     reason=f"lost after attempt {task.attempt} of {max_attempts}; queued again",
-                    **cleared,
+                    **LEASE_RELEASED,
                 )
                 continue
             message = (
@@ -264,7 +263,7 @@ def recover_lost_tasks(core: Core) -> None:
                 error=message,
                 error_kind=ErrorKind.LOST,
                 ended_at=now,
-                **cleared,
+                **LEASE_RELEASED,
             ) and settle_job(core, session, task.job_id):
                 settled.append(task.job_id)
     for job_id in settled:

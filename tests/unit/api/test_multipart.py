@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cyclotron.api.upload.multipart import (
+from cyclotron.api.multipart import (
     ReceivedForm,
     disposition_params,
     receive_multipart,

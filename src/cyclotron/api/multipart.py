@@ -1,4 +1,7 @@
-"""Streaming multipart reception straight into a staging directory, with the face's name rules.
+"""Streaming multipart reading that the faces share: ``PartReader``, the python-multipart
+callbacks every reader needs, and ``receive_multipart``, a body straight into a staging
+directory with the file-upload face's name rules (the native structure upload keeps its one
+file in memory with its own reader).
 
 Bytes are counted as they arrive, so a body over the limit is refused whether or not it
 declared a Content-Length; a bad file name stops the reading at once.

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cyclotron.domain.states import JobState
+from cyclotron.services.catalog import ServiceCatalog
 from cyclotron.storage import jobs as repo
-
-if TYPE_CHECKING:
-    from cyclotron.services.core import Core
+from cyclotron.storage.database import Database
 
 TASK_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
 
@@ -43,16 +41,18 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, core: Core) -> None:
-        self.registry.register(_JobCounts(core))
+    def watch(self, db: Database, catalog: ServiceCatalog) -> None:
+        """Count the jobs of ``db`` by the services of ``catalog`` at every scrape."""
+        self.registry.register(_JobCounts(db, catalog))
 
 
 class _JobCounts(Collector):
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, db: Database, catalog: ServiceCatalog) -> None:
+        self.db = db
+        self.catalog = catalog
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.core.db.transaction(write=False) as session:
+        with self.db.transaction(write=False) as session:
             counts = repo.jobs_by_service_and_state(session)
         jobs = GaugeMetricFamily(
             "cyclotron_jobs", "Jobs by service and state", labels=["service", "state"]
@@ -60,7 +60,7 @@ class _JobCounts(Collector):
         queue = GaugeMetricFamily(
             "cyclotron_queue_depth", "Pending jobs by service", labels=["service"]
         )
-        for service in self.core.catalog.names():
+        for service in self.catalog.names():
             for state in JobState:
                 jobs.add_metric([service, state.value], counts.get((service, state.value), 0))
             queue.add_metric([service], counts.get((service, JobState.PENDING.value), 0))
