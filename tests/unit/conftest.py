@@ -1,13 +1,17 @@
-"""Unit-suite fixtures: a migrated database on each backend and a way to put jobs in it."""
+"""Unit-suite fixtures: a migrated database on each backend, a way to put jobs in it, and a
+core (the default settings over that database)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from cyclotron.domain.states import JobStage, JobState
+from cyclotron.services.core import Core, build_core
+from cyclotron.settings import load_settings
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.database import Database
 from cyclotron.storage.migrate import upgrade
@@ -23,6 +27,21 @@ def database(db_url: str) -> Iterator[Database]:
     upgrade(db)
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def core(db_url: str, tmp_path: Path) -> Iterator[Core]:
+    """A core with the embedded defaults over ``db_url``, its data directory in ``tmp_path``."""
+    config = tmp_path / "cyclotron.toml"
+    config.write_text("")
+    settings = load_settings(
+        config,
+        environ={},
+        overrides={"server": {"database_url": db_url, "data_dir": str(tmp_path / "data")}},
+    )
+    built = build_core(settings)
+    yield built
+    built.close()
 
 
 @pytest.fixture

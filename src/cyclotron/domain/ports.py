@@ -127,6 +127,8 @@ class SimulatorPlugin(ABC):
     archives_results_only: ClassVar[bool] = False
     #: The seeds (lowest, highest) the engine takes; a task's seed seeds the engine's RNG.
     seed_range: ClassVar[tuple[int, int]] = (0, MAX_SEED)
+    #: True when ``cached_input`` answers for its input keys (it caches prepared inputs).
+    caches_inputs: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
@@ -183,9 +185,6 @@ class SimulatorPlugin(ABC):
         """What this plug-in keeps for an input key, for plug-ins that cache their own
         preparation of an input (None: results are what a key finds, the default)."""
         return None
-
-    #: True when ``cached_input`` answers for this plug-in's input keys.
-    caches_inputs: ClassVar[bool] = False
 
     def total_primaries(self, input_dir: Path) -> int | None:
         """The job's number of primary particles as its input states it, if the engine has one."""

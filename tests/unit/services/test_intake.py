@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from cyclotron.errors import Forbidden, InputError
-from cyclotron.services.core import Core, build_core
+from cyclotron.services.core import Core
 from cyclotron.services.intake import pipeline
 from cyclotron.services.intake.request import FilesInput, IntakeRequest, StagedInput
-from cyclotron.settings import load_settings
 from cyclotron.storage.tables import JobRow
-
-
-@pytest.fixture
-def core(db_url: str, tmp_path: Path) -> Iterator[Core]:
-    config = tmp_path / "cyclotron.toml"
-    config.write_text("")
-    settings = load_settings(
-        config,
-        environ={},
-        overrides={"server": {"database_url": db_url, "data_dir": str(tmp_path / "data")}},
-    )
-    built = build_core(settings)
-    yield built
-    built.close()
 
 
 def stored_jobs(core: Core) -> int:

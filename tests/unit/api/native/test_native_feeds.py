@@ -5,8 +5,7 @@ is fed from the stored log and still misses nothing; a deleted job ends the watc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncGenerator, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,8 +15,7 @@ from cyclotron.api.native import feeds
 from cyclotron.api.native.feeds import Delivery
 from cyclotron.api.native.progress import live_messages
 from cyclotron.domain.states import JobState
-from cyclotron.services.core import Core, build_core
-from cyclotron.settings import load_settings
+from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.transitions import end_job
@@ -25,20 +23,6 @@ from cyclotron.storage.transitions import end_job
 AddJob = Callable[..., str]  # the ``add_job`` fixture of tests/unit/conftest.py
 PING_EVERY = 30.0
 STEP_TIMEOUT = 30.0
-
-
-@pytest.fixture
-def core(db_url: str, tmp_path: Path) -> Iterator[Core]:
-    config = tmp_path / "cyclotron.toml"
-    config.write_text("")
-    settings = load_settings(
-        config,
-        environ={},
-        overrides={"server": {"database_url": db_url, "data_dir": str(tmp_path / "data")}},
-    )
-    built = build_core(settings)
-    yield built
-    built.close()
 
 
 def progress(core: Core, job_id: str, done: int) -> None:
