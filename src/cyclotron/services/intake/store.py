@@ -38,7 +38,7 @@ def task_shares(
         return None
     total = primaries if primaries is not None else plugin.total_primaries(input_dir)
     if total is None or total < 1:
-        message = "cannot determine the number of primaries: give input.primaries"
+        message = "cannot determine the number of primaries: the input states none"
         raise InputError(message, ("input", "primaries"))
     if ntasks > total:
         message = f"ntasks ({ntasks}) must not exceed the number of primaries ({total})"
