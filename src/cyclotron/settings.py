@@ -12,9 +12,17 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -193,6 +201,17 @@ class SlurmSettings(BaseModel):
     keep_job_dir: bool = False  # keep a cancelled job's directory on the cluster
 
 
+class SandboxSettings(BaseModel):
+    """How tasks are confined (docs/security.md): ``bwrap`` (bubblewrap namespaces, the
+    default) or ``none`` (tasks run as the server's user, seeing what it sees)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["bwrap", "none"] = "bwrap"
+    # A server running as root runs each task slot under its own uid from here up.
+    task_uid_base: int = Field(2_000_000, ge=1000, le=2**31 - 2**20)
+
+
 class ExecutorsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -214,7 +233,14 @@ class ServiceSettings(BaseModel):
     max_queued_per_user: int = Field(100, ge=1)
     max_ntasks: int = Field(1000, ge=1)
     max_age: int | None = Field(None, ge=0)
-    time_limit: float | None = Field(None, gt=0)
+    time_limit: float | None = Field(86_400.0, gt=0)  # wall seconds per task
+    # Per task, in its sandbox (docs/security.md says how each is enforced).
+    cpu_time_limit: float | None = Field(None, gt=0)
+    memory_limit: ByteSize | None = Field(ByteSize(8 * 2**30), gt=0)
+    max_processes: int | None = Field(256, ge=1)
+    output_quota: ByteSize | None = Field(ByteSize(4 * 2**30), gt=0)
+    network: bool = False
+    read_only_paths: list[str] = Field(default_factory=list)
     deny_patterns: list[str] = Field(default_factory=list)
 
     @field_validator("deny_patterns")
@@ -258,6 +284,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     yaptide: YaptideSettings = Field(default_factory=YaptideSettings)
     executors: ExecutorsSettings = Field(default_factory=ExecutorsSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     api_key: SecretStr | None = None
     config: str | None = None  # CYCLOTRON_CONFIG, read by load_settings

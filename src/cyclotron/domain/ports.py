@@ -41,6 +41,44 @@ class TaskCommand:
 
 
 @dataclass(frozen=True)
+class TaskLimits:
+    """What one task may use inside its sandbox; None: no limit of that kind."""
+
+    cpu_seconds: float | None = None
+    memory_bytes: int | None = None  # private writable memory (RLIMIT_DATA)
+    max_processes: int | None = None
+    output_bytes: int | None = None  # everything the task writes in its working directory
+    network: bool = False
+    # Paths outside the system the task may read (an engine's install, its data).
+    read_only_paths: tuple[str, ...] = ()
+    # Paths it may write besides its working directory (a trusted engine's compile cache).
+    writable_paths: tuple[str, ...] = ()
+
+    def as_wire(self) -> dict[str, Any]:
+        return {
+            "cpu_seconds": self.cpu_seconds,
+            "memory_bytes": self.memory_bytes,
+            "max_processes": self.max_processes,
+            "output_bytes": self.output_bytes,
+            "network": self.network,
+            "read_only_paths": list(self.read_only_paths),
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any] | None) -> TaskLimits:
+        """Limits sent to a remote worker (writable paths are the server's own: never sent)."""
+        data = data or {}
+        return cls(
+            cpu_seconds=data.get("cpu_seconds"),
+            memory_bytes=data.get("memory_bytes"),
+            max_processes=data.get("max_processes"),
+            output_bytes=data.get("output_bytes"),
+            network=bool(data.get("network", False)),
+            read_only_paths=tuple(str(p) for p in data.get("read_only_paths") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class TaskRun:
     """One attempt of one task, as handed to an executor."""
 
@@ -53,6 +91,7 @@ class TaskRun:
     stderr_path: Path
     command: TaskCommand
     time_limit: float | None
+    limits: TaskLimits = field(default_factory=TaskLimits)
 
 
 @dataclass(frozen=True)
@@ -66,10 +105,12 @@ class TaskOutcome:
     interrupted: bool = False  # stopped because this executor shut down: run it again later
     error: str | None = None  # the executor could not run it at all
     seconds: float | None = None  # how long the process ran
+    # The sandbox limit the task ran into ("output", "cpu", "memory", "processes"), if any.
+    limit_hit: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        stopped = self.timed_out or self.cancelled or self.interrupted
+        stopped = self.timed_out or self.cancelled or self.interrupted or bool(self.limit_hit)
         return self.exit_code == 0 and not stopped and self.error is None
 
 
@@ -127,6 +168,8 @@ class SimulatorPlugin(ABC):
     archives_results_only: ClassVar[bool] = False
     #: The seeds (lowest, highest) the engine takes; a task's seed seeds the engine's RNG.
     seed_range: ClassVar[tuple[int, int]] = (0, MAX_SEED)
+    #: True when its tasks run code a user sent (a ``run.sh``), not only an engine on data.
+    runs_user_code: ClassVar[bool] = False
     #: True when ``cached_input`` answers for its input keys (it caches prepared inputs).
     caches_inputs: ClassVar[bool] = False
 
@@ -165,6 +208,16 @@ class SimulatorPlugin(ABC):
     def unavailable_reason(self) -> str | None:
         """Why this service cannot run jobs now (a missing executable), or None."""
         return None
+
+    def sandbox_paths(self) -> tuple[str, ...]:
+        """Paths outside the system its tasks read (an executable's install, engine data);
+        the task's sandbox binds them read-only."""
+        return ()
+
+    def sandbox_writable_paths(self) -> tuple[str, ...]:
+        """Paths outside its working directory that its tasks write: only for a plug-in whose
+        tasks run nothing of a user's but data (a compile cache its engine shares)."""
+        return ()
 
     def attach(self, data_dir: Path) -> None:  # noqa: B027 - optional hook
         """Learn the server's data folder (plug-ins that keep files across jobs, a cache)."""

@@ -20,6 +20,7 @@ class ErrorKind:
     EXECUTOR = "executor"  # the executor could not start it
     MERGE = "merge"
     OUTPUT = "output"  # the run ended well but left outputs the plug-in cannot read
+    LIMIT = "limit"  # a sandbox limit stopped it (output quota, CPU time)
 
 
 @dataclass(frozen=True)

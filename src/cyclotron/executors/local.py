@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +24,13 @@ from cyclotron.domain.ports import (
     TaskReporter,
     TaskRun,
 )
+from cyclotron.executors.sandbox import (
+    Sandbox,
+    directory_size,
+    exit_signal,
+    limit_of_signal,
+    trim_to,
+)
 from cyclotron.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +38,7 @@ log = logging.getLogger(__name__)
 STDERR_TAIL_BYTES = 2048
 PROGRESS_INTERVAL = 1.0
 TAIL_INTERVAL = 0.5  # how often progress files are looked at
+QUOTA_INTERVAL = 1.0  # how often the working directory's size is measured against its quota
 TASK_KEY_VARIABLE = "CYCLOTRON_TASK_KEY"
 ENVIRON_READ_TRIES = 5
 PR_SET_PDEATHSIG = 1
@@ -77,6 +87,33 @@ def _die_with_parent() -> None:
     """In the child before exec: receive SIGKILL when the thread that started it dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _command_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as handle:
+            return handle.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _findable(program: str, workdir: Path, path: str | None) -> bool:
+    """Whether ``program`` names an executable, as exec would look it up from ``workdir``."""
+    if "/" in program:
+        return os.access(workdir / program, os.X_OK)  # an absolute path stays itself
+    return shutil.which(program, path=path) is not None
+
+
+def signal_task(pgid: int, signum: int, sandboxed: bool) -> None:
+    """Signal a task's processes. In a sandbox the signal goes to what runs inside it, not to
+    bubblewrap, whose end would end them all at once (SIGKILL still goes to the group)."""
+    if not sandboxed or signum == signal.SIGKILL:
+        signal_group(pgid, signum)
+        return
+    for pid in _group_members(pgid):
+        if _command_name(pid) != "bwrap":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -133,6 +170,8 @@ class LocalExecutor(Executor):
         self._running: dict[tuple[str, int], _Running] = {}
         self._reporter: TaskReporter | None = None
         self._stopping = False
+        self.sandbox = Sandbox.of(settings)
+        self._idle_slots = list(range(self._max))  # a root server's tasks: a uid per slot
 
     def start(self, reporter: TaskReporter) -> None:
         self._reporter = reporter
@@ -227,7 +266,7 @@ class LocalExecutor(Executor):
         command = entry.run.command
         if entry.stop_reason == "cancelled" and command.save_signal is not None:
             # Let the engine save its results first; stop it as usual afterwards.
-            signal_group(entry.proc.pid, command.save_signal)
+            signal_task(entry.proc.pid, command.save_signal, self._confined)
             entry.kill_timer = threading.Timer(command.save_seconds, self._terminate, (entry,))
             entry.kill_timer.daemon = True
             entry.kill_timer.start()
@@ -238,7 +277,7 @@ class LocalExecutor(Executor):
         if entry.done.is_set() or entry.proc is None:
             return
         pgid = entry.proc.pid
-        signal_group(pgid, signal.SIGTERM)
+        signal_task(pgid, signal.SIGTERM, self._confined)
         entry.kill_timer = threading.Timer(self._grace, signal_group, (pgid, signal.SIGKILL))
         entry.kill_timer.daemon = True
         entry.kill_timer.start()
@@ -266,22 +305,63 @@ class LocalExecutor(Executor):
             with self._lock:
                 self._supervisors.discard(threading.current_thread())
 
+    @property
+    def _confined(self) -> bool:
+        return self.sandbox.bwrap is not None
+
+    def _take_slot(self) -> int:
+        with self._lock:
+            return self._idle_slots.pop() if self._idle_slots else self._max
+
+    def _give_slot(self, slot: int) -> None:
+        with self._lock:
+            if slot < self._max:
+                self._idle_slots.append(slot)
+
     def _execute(self, entry: _Running, parse_progress: ProgressParser) -> TaskOutcome:
+        slot = self._take_slot()
+        try:
+            return self._execute_in(entry, parse_progress, self.sandbox.uid_of_slot(slot))
+        finally:
+            self._give_slot(slot)
+
+    def _start_process(
+        self, run: TaskRun, uid: int | None, err: IO[bytes]
+    ) -> subprocess.Popen[bytes]:
+        """The task's command, confined and limited, in a process group of its own."""
+        env = task_environment(run)
+        program = run.command.argv[0]
+        if self._confined and not _findable(program, run.workdir, env.get("PATH")):
+            # Say so here: in the sandbox it would only show as the launcher's exit status.
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        self.sandbox.prepare(run, uid)
+        limit = self.sandbox.limiter(run.limits, uid)
+
+        def in_child() -> None:
+            limit()
+            if self._die_with_parent:
+                _die_with_parent()
+
+        return subprocess.Popen(
+            self.sandbox.command(run, uid),
+            cwd=run.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+            preexec_fn=in_child,
+        )
+
+    def _execute_in(
+        self, entry: _Running, parse_progress: ProgressParser, uid: int | None
+    ) -> TaskOutcome:
         assert self._reporter is not None
         run = entry.run
         run.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
             try:
-                proc = subprocess.Popen(
-                    list(run.command.argv),
-                    cwd=run.workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    env=task_environment(run),
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent if self._die_with_parent else None,
-                )
+                proc = self._start_process(run, uid, err)
             except OSError as exc:
                 return TaskOutcome(
                     exit_code=None, error=f"cannot start {run.command.argv[0]}: {exc}"
@@ -317,14 +397,26 @@ class LocalExecutor(Executor):
                 if entry.kill_timer is not None:
                     entry.kill_timer.cancel()
                 entry.done.set()
-        reason = entry.stop_reason
+        return self._outcome(entry, exit_code, time.monotonic() - started)
+
+    def _outcome(self, entry: _Running, exit_code: int, seconds: float) -> TaskOutcome:
+        run, reason = entry.run, entry.stop_reason
+        if self._confined and (signum := exit_signal(exit_code)) is not None:
+            exit_code = -signum  # bubblewrap tells of a signal as 128 + its number
+        limit = "output" if reason == "output" else None
+        if exit_code < 0:
+            limit = limit or limit_of_signal(-exit_code)
+        quota = run.limits.output_bytes
+        if limit == "output" and quota is not None:
+            trim_to(run.workdir, quota)  # what the task wrote, kept within its quota
         return TaskOutcome(
             exit_code=exit_code,
             stderr_tail=stderr_tail(run.stderr_path),
             timed_out=reason == "time_limit",
             cancelled=reason == "cancelled",
             interrupted=reason == "interrupted",
-            seconds=time.monotonic() - started,
+            seconds=seconds,
+            limit_hit=limit,
         )
 
     def _wait(self, entry: _Running) -> int:
@@ -334,8 +426,10 @@ class LocalExecutor(Executor):
         now = time.monotonic()
         deadline = now + run.time_limit if run.time_limit else None
         next_beat = now + self._heartbeat
+        quota = run.limits.output_bytes
+        next_measure = now + QUOTA_INTERVAL if quota is not None else None
         while True:
-            wake = next_beat if deadline is None else min(next_beat, deadline)
+            wake = min(t for t in (next_beat, deadline, next_measure) if t is not None)
             try:
                 return proc.wait(timeout=max(0.0, wake - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -344,6 +438,12 @@ class LocalExecutor(Executor):
             if deadline is not None and now >= deadline:
                 self._stop(entry, "time_limit")
                 deadline = None
+            if quota is not None and next_measure is not None and now >= next_measure:
+                next_measure = now + QUOTA_INTERVAL
+                if directory_size(run.workdir) > quota:
+                    self._stop(entry, "output")
+                    signal_group(proc.pid, signal.SIGKILL)  # it stops writing now
+                    next_measure = None
             if now >= next_beat:
                 next_beat = now + self._heartbeat
                 if not self._still_wanted(run):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cyclotron.domain.ports import SimulatorPlugin
+from cyclotron.domain.ports import SimulatorPlugin, TaskLimits
 from cyclotron.errors import ConfigError, InputError, ServiceUnavailable
 from cyclotron.plugins import simulator_class
 from cyclotron.settings import ServiceSettings, Settings
@@ -16,6 +16,24 @@ class ConfiguredService:
     name: str
     settings: ServiceSettings
     plugin: SimulatorPlugin
+
+    def task_limits(self) -> TaskLimits:
+        """What each of its tasks may use in its sandbox (the service's settings, and the
+        paths its plug-in reads)."""
+        settings = self.settings
+
+        def size(value: int | None) -> int | None:
+            return int(value) if value is not None else None
+
+        return TaskLimits(
+            cpu_seconds=settings.cpu_time_limit,
+            memory_bytes=size(settings.memory_limit),
+            max_processes=settings.max_processes,
+            output_bytes=size(settings.output_quota),
+            network=settings.network,
+            read_only_paths=(*settings.read_only_paths, *self.plugin.sandbox_paths()),
+            writable_paths=self.plugin.sandbox_writable_paths(),
+        )
 
 
 class ServiceCatalog:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cyclotron.domain.ports import Executor
+from cyclotron.executors.sandbox import Sandbox
 from cyclotron.plugins import executor_class
 from cyclotron.services.bus import ProgressBus
 from cyclotron.services.catalog import ServiceCatalog
@@ -28,6 +29,7 @@ class Core:
     files: JobFiles
     catalog: ServiceCatalog
     executors: dict[str, Executor]
+    sandbox: Sandbox
     bus: ProgressBus = field(default_factory=ProgressBus)
     metrics: Metrics = field(default_factory=Metrics)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -59,7 +61,19 @@ def build_core(settings: Settings, *, migrate: bool = True) -> Core:
     wanted = {service.executor for service in settings.services.values()}
     executors = {name: executor_class(name)(settings) for name in sorted(wanted)}
     catalog = ServiceCatalog(settings, frozenset(executors))
-    core = Core(settings=settings, db=db, files=files, catalog=catalog, executors=executors)
+    sandbox = Sandbox.of(settings)
+    if sandbox.bwrap is not None:
+        log.info("tasks run confined by %s", sandbox.bwrap)
+    else:
+        log.warning("tasks run unconfined: %s", sandbox.reason)
+    core = Core(
+        settings=settings,
+        db=db,
+        files=files,
+        catalog=catalog,
+        executors=executors,
+        sandbox=sandbox,
+    )
     db.on_events_committed(core.bus.events_committed)
     core.metrics.watch(db, catalog)
     return core

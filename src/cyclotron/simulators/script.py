@@ -38,6 +38,7 @@ class ScriptSimulator(SimulatorPlugin):
     name: ClassVar[str] = "script"
     description: ClassVar[str] = "Runs the job's run.sh with bash, once per task"
     merges_results: ClassVar[bool] = False
+    runs_user_code: ClassVar[bool] = True
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__(options)

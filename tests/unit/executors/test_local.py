@@ -116,16 +116,24 @@ def alive(pid: int) -> bool:
     return not is_gone(pid)
 
 
+@pytest.fixture(params=["none", "bwrap"])
+def sandbox_mode(request: pytest.FixtureRequest) -> str:
+    """Every test runs on bare processes and again in the sandbox (bubblewrap)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, sandbox_mode: str) -> Settings:
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     return load_settings(
         empty,
         environ={},
         overrides={
+            "server": {"data_dir": str(tmp_path / "data")},
             "dispatch": {"lease_seconds": 0.6},
             "executors": {"local": {"grace_period": 1, "max_parallel": 2}},
+            "sandbox": {"mode": sandbox_mode},
         },
     )
 
@@ -204,6 +212,7 @@ def test_successful_run_writes_its_files_and_logs(
     assert executor.running() == 0
 
 
+@pytest.mark.parametrize("sandbox_mode", ["none"])  # host pids: the sandbox has its own
 def test_task_runs_in_its_working_directory_in_its_own_process_group(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
@@ -280,6 +289,7 @@ def test_time_limit_exceeded_is_timed_out(
     assert (run.workdir / "started").exists()
 
 
+@pytest.mark.parametrize("sandbox_mode", ["none"])  # host pids: the sandbox has its own
 def test_cancel_kills_the_whole_process_group(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
@@ -296,6 +306,7 @@ def test_cancel_kills_the_whole_process_group(
     assert not live_members(reporter.pgid_of(run))
 
 
+@pytest.mark.parametrize("sandbox_mode", ["none"])  # host pids: the sandbox has its own
 def test_cancel_kills_after_the_grace_period_a_group_that_ignores_sigterm(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
@@ -332,6 +343,7 @@ def test_a_cancel_right_after_submit_stops_the_task(
     )
 
 
+@pytest.mark.parametrize("sandbox_mode", ["none"])  # host pids: the sandbox has its own
 def test_task_alive_false_stops_the_task(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:
@@ -368,6 +380,7 @@ def test_task_started_false_stops_the_task(
     assert not outcome.succeeded
 
 
+@pytest.mark.parametrize("sandbox_mode", ["none"])  # host pids: the sandbox has its own
 def test_leftover_background_process_ends_with_the_task(
     tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter
 ) -> None:

@@ -26,6 +26,7 @@ _ERROR_CODES = {
     ErrorKind.INVALID: "invalid_input",
     ErrorKind.EXIT: "task_failed",
     ErrorKind.TIME_LIMIT: "task_failed",
+    ErrorKind.LIMIT: "task_failed",
     ErrorKind.MERGE: "merge_failed",
     ErrorKind.EXECUTOR: "executor_error",
     ErrorKind.LOST: "lost",

@@ -50,6 +50,11 @@ async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
             },
         },
         "running_tasks": found.running_tasks,
+        "sandbox": {
+            "mode": core.sandbox.mode,
+            "configured": core.sandbox.configured,
+            "reason": core.sandbox.reason,
+        },
         "workers": [
             {
                 "id": w.id,

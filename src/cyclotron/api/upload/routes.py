@@ -122,6 +122,7 @@ def _intake_request(caller: Caller, form: ReceivedForm, staging: pathlib.Path) -
         service=service.strip(),
         input=StagedInput(staging),
         name_prefix="upload",
+        admin=caller.admin,
         check_now=False,
     )
 

@@ -77,6 +77,7 @@ class FinishBody(AttemptBody):
     timed_out: bool = False
     cancelled: bool = False
     interrupted: bool = False
+    limit_hit: Literal["output", "cpu", "memory", "processes"] | None = None
     error: str | None = Field(None, max_length=MAX_TEXT)
     seconds: float | None = Field(None, ge=0)
     argv: list[Annotated[str, Field(max_length=4096)]] = Field(default_factory=list)
@@ -94,6 +95,7 @@ class AssignmentPublic(BaseModel):
     time_limit: float | None
     lease_seconds: float
     env: dict[str, str]
+    limits: dict[str, Any]
 
 
 class HeartbeatPublic(BaseModel):
@@ -238,6 +240,7 @@ async def finish(task: TaskDep, body: FinishBody) -> dict[str, bool]:
         interrupted=body.interrupted,
         error=body.error,
         seconds=body.seconds,
+        limit_hit=body.limit_hit,
     )
     recorded = await run_in_threadpool(
         remote_tasks.finish,

@@ -91,6 +91,7 @@ def _request(
         service=sim_type.lower(),
         input=given,
         ntasks=ntasks,
+        admin=False,
         fit_ntasks=True,
         yaptide=simulation,
     )

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,13 @@ from typing import Any
 import httpx
 from celery import Celery
 
-from cyclotron.domain.ports import ProgressReport, TaskOutcome, TaskRun
+from cyclotron.domain.ports import (
+    ProgressReport,
+    SimulatorPlugin,
+    TaskLimits,
+    TaskOutcome,
+    TaskRun,
+)
 from cyclotron.executors.celery.app import TASK_NAME
 from cyclotron.executors.http import Refused, send_with_backoff
 from cyclotron.executors.local import LocalExecutor
@@ -139,6 +145,7 @@ class TaskClient:
             timed_out=outcome.timed_out,
             cancelled=outcome.cancelled,
             interrupted=outcome.interrupted,
+            limit_hit=outcome.limit_hit,
             error=outcome.error,
             seconds=outcome.seconds,
             argv=list(argv),
@@ -263,6 +270,7 @@ class WorkerRuntime:
             stderr_path=scratch / "stderr",
             command=replace(command, env={**command.env, **env}),
             time_limit=assignment.get("time_limit"),
+            limits=_limits(assignment, plugin),
         )
         entry = _Attempt(client=client, before=snapshot(workdir), scratch=scratch)
         with self._lock:
@@ -318,3 +326,13 @@ def register(app: Celery, runtime: WorkerRuntime) -> None:
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def run_task(**message: Any) -> str:
         return runtime.run(message)
+
+
+def _limits(assignment: Mapping[str, Any], plugin: SimulatorPlugin) -> TaskLimits:
+    """The server's limits for the task, with the paths this machine's plug-in reads."""
+    sent = TaskLimits.from_wire(assignment.get("limits"))
+    return replace(
+        sent,
+        read_only_paths=(*sent.read_only_paths, *plugin.sandbox_paths()),
+        writable_paths=plugin.sandbox_writable_paths(),
+    )

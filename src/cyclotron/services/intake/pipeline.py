@@ -30,6 +30,7 @@ from cyclotron.services.intake.store import StoredJob, queue_full, store_job, ta
 from cyclotron.services.results.reuse import find_cached, reusable
 
 ADMIN_PRIORITY = "a positive priority needs an admin key"
+UNCONFINED = "this server cannot confine tasks, so only admins may run scripts"
 
 
 @dataclass
@@ -79,7 +80,9 @@ def submit(core: Core, request: IntakeRequest) -> Submitted:
     try:
         if request.priority > 0 and not request.admin:
             raise Forbidden(ADMIN_PRIORITY)
-        core.catalog.require_available(request.service)
+        service = core.catalog.require_available(request.service)
+        if service.plugin.runs_user_code and not _may_run_code(core, request):
+            raise Forbidden(f"{UNCONFINED}: {core.sandbox.reason}")
         cached = None
         if request.reuse:
             cached = find_cached(core, _caller(request), request.service, plan.key, plan.seeds)
@@ -89,6 +92,14 @@ def submit(core: Core, request: IntakeRequest) -> Submitted:
     finally:
         plan.staged.discard()
     return Submitted(job, reused=cached is not None)
+
+
+def _may_run_code(core: Core, request: IntakeRequest) -> bool:
+    """Code a user sent runs confined, or for an admin, or where the operator chose no
+    sandbox (``[sandbox] mode = "none"``) or no authentication."""
+    if core.sandbox.bwrap is not None or request.admin or not core.settings.auth_enabled:
+        return True
+    return core.settings.sandbox.mode == "none"
 
 
 def _caller(request: IntakeRequest) -> Caller:

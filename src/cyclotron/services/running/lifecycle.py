@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from cyclotron.domain.ports import ProgressReport, TaskOutcome, TaskRun
+from cyclotron.domain.ports import ProgressReport, TaskLimits, TaskOutcome, TaskRun
 from cyclotron.domain.records import ErrorKind
 from cyclotron.domain.states import TASK_TERMINAL, JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
@@ -35,6 +35,8 @@ def failure_message(run: TaskRun, outcome: TaskOutcome) -> tuple[str, str]:
         return outcome.error, ErrorKind.EXECUTOR
     if outcome.timed_out:
         return f"time limit of {run.time_limit:g} s exceeded", ErrorKind.TIME_LIMIT
+    if outcome.limit_hit is not None:
+        return limit_message(run.limits, outcome.limit_hit), ErrorKind.LIMIT
     program = " ".join(run.command.argv)
     code = outcome.exit_code
     if code is not None and code < 0:
@@ -47,6 +49,18 @@ def failure_message(run: TaskRun, outcome: TaskOutcome) -> tuple[str, str]:
         head = f"{program} exited with status {code}"
     tail = "\n".join(outcome.stderr_tail.splitlines()[-STDERR_LINES_IN_MESSAGE:])
     return (f"{head}: {tail}" if tail else head), ErrorKind.EXIT
+
+
+def limit_message(limits: TaskLimits, limit: str) -> str:
+    """The reason a task stopped by a sandbox limit shows."""
+    if limit == "output" and limits.output_bytes is not None:
+        return (
+            f"output quota of {limits.output_bytes} bytes exceeded: "
+            "the task was stopped and its output cut to the quota"
+        )
+    if limit == "cpu" and limits.cpu_seconds is not None:
+        return f"CPU time limit of {limits.cpu_seconds:g} s exceeded"
+    return f"the task's {limit} limit was exceeded"
 
 
 def settle_job(core: Core, session: Session, job_id: str) -> bool:

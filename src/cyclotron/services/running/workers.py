@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cyclotron.domain.ports import ProgressReport, TaskCommand, TaskOutcome, TaskRun
+from cyclotron.domain.ports import ProgressReport, TaskCommand, TaskLimits, TaskOutcome, TaskRun
 from cyclotron.domain.states import TaskState
 from cyclotron.errors import InputError, NotFound, PayloadTooLarge, Superseded, TransitionRefused
 from cyclotron.services.core import Core
@@ -55,6 +55,7 @@ class Assignment:
     time_limit: float | None
     lease_seconds: float
     env: Mapping[str, str] = field(default_factory=dict)
+    limits: TaskLimits = field(default_factory=TaskLimits)
 
     def as_wire(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class Assignment:
             "time_limit": self.time_limit,
             "lease_seconds": self.lease_seconds,
             "env": dict(self.env),
+            "limits": self.limits.as_wire(),
         }
 
 
@@ -152,6 +154,7 @@ def claim(core: Core, job_id: str, index: int, attempt: int, worker: str) -> Ass
             plugin=service.settings.plugin,
             options=service.settings.options,
             time_limit=service.settings.time_limit,
+            limits=service.task_limits(),
             lease_seconds=lease,
             env={
                 "CYCLOTRON_JOB_ID": job_id,

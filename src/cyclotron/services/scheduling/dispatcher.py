@@ -221,6 +221,7 @@ def _task_run(
         stderr_path=core.files.log_path(job_id, index, "stderr"),
         command=replace(command, env=env),
         time_limit=service.settings.time_limit,
+        limits=service.task_limits(),
     )
 
 

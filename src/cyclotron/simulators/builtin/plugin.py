@@ -7,15 +7,19 @@ the finest that keeps the grid within its memory bound).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
 from cyclotron import __version__
+from cyclotron.domain.ports import TaskCommand
 from cyclotron.simulators.builtin import media
 from cyclotron.simulators.editor.engine import EditorEngine
 from cyclotron.simulators.editor.model import EditorProject, check_supported
 from cyclotron.simulators.editor.scoring import DETECTOR_KINDS, SCORABLE_QUANTITIES
 
 PROTON = (1, 1)
+COMPILE_CACHE = Path("cache") / "numba"  # in the data folder
 
 
 class BuiltinSimulator(EditorEngine):
@@ -35,6 +39,24 @@ class BuiltinSimulator(EditorEngine):
             detectors=set(DETECTOR_KINDS),
             media=media.supported,
         )
+
+    compile_cache: Path | None = None
+
+    def attach(self, data_dir: Path) -> None:
+        self.compile_cache = data_dir / COMPILE_CACHE
+
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
+        """The engine's task; its numba kernels compiled once into a cache its tasks share
+        (they run the engine on a project's data, never a user's code)."""
+        command = super().task_command(workdir, task_index, ntasks, seed=seed)
+        if self.compile_cache is None:
+            return command
+        return replace(command, env={**command.env, "NUMBA_CACHE_DIR": str(self.compile_cache)})
+
+    def sandbox_writable_paths(self) -> tuple[str, ...]:
+        return () if self.compile_cache is None else (str(self.compile_cache),)
 
     def task_arguments(self) -> tuple[str, ...]:
         voxel_mm = self.options.get("voxel_mm")
