@@ -27,17 +27,37 @@ def _core(config: Path | None) -> Core:
 
 @app.command("create")
 def create(
-    user_id: Annotated[int, typer.Option("--user-id", min=0, help="Owner of the key.")],
+    user_id: Annotated[
+        int | None,
+        typer.Option("--user-id", min=0, help="A key-only user (below 1000000000) owns it."),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(help="The YAPTIDE account (local username) it acts as."),
+    ] = None,
     admin: Annotated[bool, typer.Option(help="May see and act on every user's jobs.")] = False,
     label: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
     config: ConfigOption = None,
 ) -> None:
     """Create a key and print it once (it is not stored in plain text)."""
-    from cyclotron.services.access.apikeys import create_key
+    from cyclotron.errors import CyclotronError
+    from cyclotron.services.access.apikeys import create_account_key, create_key
 
+    if (user_id is None) == (account is None):
+        typer.echo("give exactly one of --user-id (a key-only user) and --account", err=True)
+        raise typer.Exit(2)
     core = _core(config)
-    key, info = create_key(core, user_id, admin, label)
-    core.close()
+    try:
+        if account is not None:
+            key, info = create_account_key(core, account, admin=admin, label=label)
+        else:
+            assert user_id is not None
+            key, info = create_key(core, user_id, admin, label)
+    except CyclotronError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        core.close()
     typer.echo(key)
     Console(stderr=True).print(
         f"key {info.id} for user {info.user_id}{' (admin)' if admin else ''}"

@@ -81,7 +81,8 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: a user id, and whether they may see every job."""
+    """Who is asking: a user id (an owner of jobs, see ``ACCOUNT_OWNERS``), and whether they
+    may see every job."""
 
     user_id: int | None
     admin: bool
@@ -101,3 +102,14 @@ class JobFilter:
     states: frozenset[JobState] | None = None
     service: str | None = None
     name_contains: str | None = None
+
+
+# Owners of jobs come in two kinds that must never merge: users of API keys only
+# (``cyclotron keys create --user-id N``, N below this) and YAPTIDE accounts, whose jobs are
+# owned by ``ACCOUNT_OWNERS + account id`` (a key made for an account, ``--account``, is theirs).
+ACCOUNT_OWNERS = 1_000_000_000
+
+
+def account_owner(account_id: int) -> int:
+    """The owner id of a YAPTIDE account's jobs."""
+    return ACCOUNT_OWNERS + account_id

@@ -52,12 +52,14 @@ class Core:
 
 
 def build_core(settings: Settings, *, migrate: bool = True) -> Core:
-    """Open the database (applying migrations), prepare the data directory, load plug-ins."""
+    """Prepare the data directory, open the database (applying migrations), load plug-ins."""
+    files = JobFiles(settings.server.data_dir)
+    files.ensure()
     db = Database(settings.server.resolved_database_url())
     if migrate:
         upgrade(db)
-    files = JobFiles(settings.server.data_dir)
-    files.ensure()
+    for change in files.secure(db.files()):
+        log.warning("data folder was open to other users; fixed %s", change)
     wanted = {service.executor for service in settings.services.values()}
     executors = {name: executor_class(name)(settings) for name in sorted(wanted)}
     catalog = ServiceCatalog(settings, frozenset(executors))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,7 +58,10 @@ class Database:
         self.kind = self.url.get_backend_name()
         if self.kind == "sqlite":
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(self.url.database)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # Created private: SQLite gives its journal files the same mode.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30}
             )
@@ -70,6 +74,13 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
+
+    def files(self) -> tuple[Path, ...]:
+        """The files of a SQLite database (with its journal), for their permissions."""
+        if self.kind != "sqlite" or not self.url.database or self.url.database == ":memory:":
+            return ()
+        main = Path(self.url.database).resolve()
+        return (main, Path(f"{main}-wal"), Path(f"{main}-shm"))
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Session]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
+
+# What holds other jobs' files, the keys and cached engine builds: never open to others.
+PRIVATE_FOLDERS = ("jobs", "staging", "secrets", "cache")
 
 
 class JobFiles:
@@ -17,12 +21,25 @@ class JobFiles:
         self.staging_dir = self.data_dir / "staging"
 
     def ensure(self) -> None:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.staging_dir, 0o700)
+        for folder in (self.data_dir, self.jobs_dir, self.staging_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Staged uploads of a server that died mid-request are never going to be finished.
         for leftover in self.staging_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
+
+    def secure(self, files: tuple[Path, ...] = ()) -> list[str]:
+        """Close the data folder to everyone but the server: its folders 0700, ``files`` (the
+        database's) 0600. What had to be changed, for the start-up log."""
+        fixed = []
+        folders = [self.data_dir, *(self.data_dir / n for n in PRIVATE_FOLDERS)]
+        wanted = [(f, 0o700) for f in folders if f.is_dir()]
+        wanted += [(f, 0o600) for f in files if f.is_file()]
+        for path, mode in wanted:
+            current = stat.S_IMODE(path.stat().st_mode)
+            if current != mode:
+                os.chmod(path, mode)
+                fixed.append(f"{path}: {current:o} -> {mode:o}")
+        return fixed
 
     def new_staging_area(self) -> Path:
         path = self.staging_dir / uuid.uuid4().hex

@@ -87,7 +87,7 @@ def _request(
         batch = batch or {}
     simulation = YaptideSimulation(sim_type, title, input_type, platform, keys, batch)
     return IntakeRequest(
-        owner_id=user.id,
+        owner_id=user.owner_id,
         service=sim_type.lower(),
         input=given,
         ntasks=ntasks,
@@ -139,19 +139,19 @@ def _batch_runner(request: Request) -> BatchRunner:
 
 
 def _status(request: Request, core: Core, user: UserRecord) -> Response:
-    job = find_simulation(core, job_id_param(request), user.id)
+    job = find_simulation(core, job_id_param(request), user.owner_id)
     return answer(request, job_status(job))
 
 
 def _cancel(request: Request, core: Core, user: UserRecord) -> Response:
-    job = find_simulation(core, job_id_param(request), user.id)
+    job = find_simulation(core, job_id_param(request), user.owner_id)
     if job.state in JOB_TERMINAL:
         return _cannot_cancel(request, job.state)
-    owner = Caller(user_id=user.id, admin=False)
+    owner = Caller(user_id=user.owner_id, admin=False)
     try:
         result = cancel_job(core, owner, JobRef(job_id=job.id), core.settings.api.cancel_wait)
     except ConflictError:
-        current = find_simulation(core, job.yaptide_id or "", user.id)
+        current = find_simulation(core, job.yaptide_id or "", user.owner_id)
         return _cannot_cancel(request, current.state)
     message = "Job canceled"
     if "batch" in job.attrs:
@@ -245,7 +245,7 @@ def user_simulations(request: Request, core: CoreDep, user: UserDep) -> Response
         raise InputError("order_type must be 'descend' or 'ascend'")
     page = list_simulations(
         core,
-        user.id,
+        user.owner_id,
         _states(request.query_params.get("job_state")),
         order_by_end=ORDER_BY[order_by],
         descending=ORDER_TYPE[order_type],
@@ -266,13 +266,13 @@ def user_simulations(request: Request, core: CoreDep, user: UserDep) -> Response
 
 @router.delete("/user/simulations", summary="Delete a finished simulation")
 def delete_simulation(request: Request, core: CoreDep, user: UserDep) -> Response:
-    job = find_simulation(core, job_id_param(request), user.id)
+    job = find_simulation(core, job_id_param(request), user.owner_id)
     if job.state not in JOB_TERMINAL:
         raise JobStateConflict(
             f"Cannot delete a job in {job.state.value} state; cancel it first", job.state.value
         )
     try:
-        delete_job(core, Caller(user_id=user.id, admin=False), JobRef(job_id=job.id))
+        delete_job(core, Caller(user_id=user.owner_id, admin=False), JobRef(job_id=job.id))
     except ConflictError as exc:
         raise JobStateConflict(exc.message, job.state.value) from exc
     return answer(request, {"message": "Simulation deleted"})

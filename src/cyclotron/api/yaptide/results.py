@@ -146,14 +146,18 @@ def _results_body(request: Request, estimators: list[dict[str, Any]]) -> dict[st
 
 @router.get("/results", summary="A completed simulation's results")
 def results(request: Request, core: CoreDep, user: UserDep) -> Response:
-    _, digest, estimators = _completed_results(core, request, user.id, "Results are unavailable")
+    _, digest, estimators = _completed_results(
+        core, request, user.owner_id, "Results are unavailable"
+    )
     body = _results_body(request, estimators)
     return _cached_answer(request, _etag(digest, request, "results"), body)
 
 
 @router.get("/estimators", summary="Names and pages of a completed simulation's estimators")
 def estimators(request: Request, core: CoreDep, user: UserDep) -> Response:
-    _, digest, found = _completed_results(core, request, user.id, "Estimators are unavailable")
+    _, digest, found = _completed_results(
+        core, request, user.owner_id, "Estimators are unavailable"
+    )
     listed = [
         {
             "name": estimator["name"],
@@ -174,7 +178,7 @@ def estimators(request: Request, core: CoreDep, user: UserDep) -> Response:
 
 @router.get("/inputs", summary="A simulation's input: project and files")
 def inputs(request: Request, core: CoreDep, user: UserDep) -> Response:
-    job = find_simulation(core, job_id_param(request), user.id)
+    job = find_simulation(core, job_id_param(request), user.owner_id)
     input_type = str(job.attrs.get("input_type", "files"))
     files = read_input_files(core, job)
     body: dict[str, Any] = {
@@ -192,7 +196,7 @@ def inputs(request: Request, core: CoreDep, user: UserDep) -> Response:
 
 @router.get("/logfiles", summary="A simulation's logs, by task and for the job")
 def logfiles(request: Request, core: CoreDep, user: UserDep) -> Response:
-    job = find_simulation(core, job_id_param(request), user.id)
+    job = find_simulation(core, job_id_param(request), user.owner_id)
     texts = job_log_texts(core, job)
     if not texts:
         raise NotFound("Logfiles are unavailable")

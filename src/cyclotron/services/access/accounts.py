@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cyclotron.domain.records import account_owner
 from cyclotron.errors import Forbidden, InputError, RateLimited, Unauthorized
 from cyclotron.services.access import tokens
 from cyclotron.services.core import Core
@@ -48,6 +49,11 @@ class UserRecord:
     cluster_access: bool
     profile: dict[str, Any]
     created_at: datetime
+
+    @property
+    def owner_id(self) -> int:
+        """Who the account's jobs belong to (never an API-key-only user's id)."""
+        return account_owner(self.id)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from cyclotron.domain.records import ANONYMOUS_ADMIN, Caller
-from cyclotron.errors import NotFound, Unauthorized
+from cyclotron.domain.records import ACCOUNT_OWNERS, ANONYMOUS_ADMIN, Caller, account_owner
+from cyclotron.errors import InputError, NotFound, Unauthorized
 from cyclotron.services.core import Core
-from cyclotron.storage.tables import ApiKeyRow, utcnow
+from cyclotron.storage.tables import ApiKeyRow, UserRow, utcnow
 
 KEY_PREFIX = "cyc_"
 
@@ -67,7 +67,29 @@ def _info(row: ApiKeyRow) -> ApiKeyInfo:
 def create_key(
     core: Core, user_id: int, admin: bool = False, label: str = ""
 ) -> tuple[str, ApiKeyInfo]:
-    """A new key; its plain text is returned once and never stored."""
+    """A new key of a key-only user; its plain text is returned once and never stored."""
+    if not 0 <= user_id < ACCOUNT_OWNERS:
+        raise InputError(
+            f"a key-only user id is below {ACCOUNT_OWNERS}; a YAPTIDE account's key is made "
+            "with --account"
+        )
+    return _stored_key(core, user_id, admin, label)
+
+
+def create_account_key(
+    core: Core, username: str, provider: str = "local", admin: bool = False, label: str = ""
+) -> tuple[str, ApiKeyInfo]:
+    """A new key that acts as a YAPTIDE account: it sees and submits that account's jobs."""
+    with core.db.transaction(write=False) as session:
+        account = session.scalar(
+            select(UserRow.id).where(UserRow.username == username, UserRow.provider == provider)
+        )
+    if account is None:
+        raise NotFound(f"no {provider} account named {username!r}")
+    return _stored_key(core, account_owner(account), admin, label)
+
+
+def _stored_key(core: Core, user_id: int, admin: bool, label: str) -> tuple[str, ApiKeyInfo]:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with core.db.transaction() as session:
         row = ApiKeyRow(
