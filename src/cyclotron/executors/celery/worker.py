@@ -208,6 +208,14 @@ class WorkerRuntime:
         self.executor.start(self)  # the reporter: each call goes to its attempt's client
         self._lock = threading.Lock()
         self._attempts: dict[tuple[str, int, int], _Attempt] = {}
+        self._clear_leftovers()
+
+    def _clear_leftovers(self) -> None:
+        """Remove what a worker of this name left when it died (its tasks died with it)."""
+        root = self._scratch_root()
+        for leftover in root.iterdir():
+            log.warning("removing %s, left by a worker %s that died", leftover, self.name)
+            shutil.rmtree(leftover, ignore_errors=True)
 
     # -- one message -----------------------------------------------------------------------
 
@@ -227,8 +235,10 @@ class WorkerRuntime:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _scratch_root(self) -> Path:
-        root = self.data_dir / "tasks"
-        root.mkdir(parents=True, exist_ok=True)
+        """This worker's own scratch space: workers sharing a data folder keep apart by name."""
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name) or "worker"
+        root = self.data_dir / "tasks" / name
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return root
 
     def _run(
