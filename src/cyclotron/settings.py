@@ -287,7 +287,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     api_key: SecretStr | None = None
-    config: str | None = None  # CYCLOTRON_CONFIG, read by load_settings
+    config: str | None = None  # the configuration file read (CYCLOTRON_CONFIG or the one named)
 
     @field_validator("services")
     @classmethod
@@ -391,9 +391,13 @@ def load_settings(
                 _MappingSource(settings_cls, toml_data),
             )
 
+    read = named or DEFAULT_CONFIG_FILE
     try:
-        return _Loaded(**dict(overrides or {}))
+        loaded = _Loaded(**dict(overrides or {}))
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"invalid setting {key}: {first['msg']}") from exc
+    if read.is_file():  # the file tasks must never see, however it was named
+        loaded.config = str(read.resolve())
+    return loaded

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.doubles import DOUBLE_READS
 from support.yaptide import TESTS_DIR, login, run_to_end, saw_progress, yaptide_server
 
 RUN = TESTS_DIR.parent.parent / "shared" / "fixtures" / "shieldhit" / "fluka" / "fluka_minimal"
@@ -25,7 +26,11 @@ PRIMARIES_PER_FILE = 20  # what each replayed USRBIN file records
 def alice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     if not RUN.is_dir():
         pytest.skip(f"the shared FLUKA fixtures are absent ({RUN})")
-    config = {"services": {"fluka": {"plugin": "fluka", "executable": str(DOUBLE)}}}
+    config = {
+        "services": {
+            "fluka": {"plugin": "fluka", "executable": str(DOUBLE), "read_only_paths": DOUBLE_READS}
+        }
+    }
     tmp = tmp_path_factory.mktemp("fluka-engine")
     with yaptide_server("sqlite", tmp, config, {"RFLUKA_DOUBLE_SECONDS": "2.5"}) as live:
         client = login(live, "alice")

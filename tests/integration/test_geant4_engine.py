@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from support.doubles import DOUBLE_READS
 from support.yaptide import FIXTURES, TESTS_DIR, login, run_to_end, saw_progress, yaptide_server
 
 EX8 = FIXTURES / "ex8.json"
@@ -32,7 +33,15 @@ def ex8() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def alice(ex8: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    config = {"services": {"geant4": {"plugin": "geant4", "executable": str(DOUBLE)}}}
+    config = {
+        "services": {
+            "geant4": {
+                "plugin": "geant4",
+                "executable": str(DOUBLE),
+                "read_only_paths": DOUBLE_READS,
+            }
+        }
+    }
     tmp = tmp_path_factory.mktemp("geant4-engine")
     with yaptide_server("sqlite", tmp, config, {"GEANT4_DOUBLE_SECONDS": "2.5"}) as live:
         client = login(live, "alice")

@@ -10,6 +10,9 @@ import httpx
 from support.upload import status_of, submit, wait_until, zip_members
 
 SLOW = "echo $$ > pid.txt\nsleep 2\necho finished > out.txt\n"
+# These cases follow a task's host pid: tasks run bare here (in a sandbox $$ is the pid within
+# its own namespace); test_sandbox_escape.py shows no process of a sandboxed task survives.
+BARE = {"sandbox": {"mode": "none"}}
 
 
 def _pid_running(pid: int) -> bool:
@@ -33,7 +36,7 @@ def _wait_for_file(client: httpx.Client, job: int, name: str) -> bytes:
 
 def test_kill_9_while_running_then_restart_completes_everything(start_server: Any) -> None:
     live = start_server(
-        {"services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 1}}}
+        {**BARE, "services": {"example": {"plugin": "script", "max_runs": 1, "runs_per_user": 1}}}
     )
     with live.client() as client:
         running = submit(client, SLOW)
@@ -82,7 +85,7 @@ def test_time_limit_ends_a_task_with_a_reason(start_server: Any) -> None:
 
 
 def test_graceful_stop_requeues_running_tasks_without_using_an_attempt(start_server: Any) -> None:
-    live = start_server({"dispatch": {"max_attempts": 1}})
+    live = start_server({**BARE, "dispatch": {"max_attempts": 1}})
     with live.client() as client:
         job = submit(client, "[ -e marker ] && echo leftover > seen.txt\ntouch marker\n" + SLOW)
         wait_until(client, job, lambda b: b["status"] == "Running")

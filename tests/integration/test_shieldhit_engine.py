@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.doubles import DOUBLE_READS
 from support.live import LiveServer
 from support.yaptide import TESTS_DIR, login, yaptide_server
 
@@ -23,13 +24,22 @@ NSTAT = 20
 
 
 def _config(tmp: Path) -> dict[str, Any]:
-    empty_outputs = tmp / "shieldhit-empty-outputs"
+    (tmp / "bin").mkdir()  # the wrapper's own folder: its sandbox binds it read-only
+    empty_outputs = tmp / "bin" / "shieldhit-empty-outputs"
     empty_outputs.write_text(f'#!/bin/sh\nSHIELDHIT_DOUBLE_EMPTY_SEEDS=2 exec "{DOUBLE}" "$@"\n')
     empty_outputs.chmod(0o755)
     return {
         "services": {
-            "shieldhit": {"plugin": "shieldhit", "executable": str(DOUBLE)},
-            "emptyout": {"plugin": "shieldhit", "executable": str(empty_outputs)},
+            "shieldhit": {
+                "plugin": "shieldhit",
+                "executable": str(DOUBLE),
+                "read_only_paths": DOUBLE_READS,
+            },
+            "emptyout": {
+                "plugin": "shieldhit",
+                "executable": str(empty_outputs),
+                "read_only_paths": DOUBLE_READS,
+            },
             "unconfigured": {"plugin": "shieldhit"},
         },
     }

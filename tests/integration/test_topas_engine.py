@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.doubles import DOUBLE_READS
 from support.yaptide import TESTS_DIR, login, run_to_end, saw_progress, yaptide_server
 
 RUN = TESTS_DIR.parent.parent / "shared" / "fixtures" / "shieldhit" / "topas" / "topas_minimal"
@@ -27,7 +28,11 @@ def alice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         pytest.skip(f"the shared TOPAS fixtures are absent ({RUN})")
     config = {
         "services": {
-            "topas": {"plugin": "topas", "executable": str(DOUBLE)},
+            "topas": {
+                "plugin": "topas",
+                "executable": str(DOUBLE),
+                "read_only_paths": DOUBLE_READS,
+            },
             "topas_unconfigured": {"plugin": "topas"},
         }
     }

@@ -216,6 +216,10 @@ class AlphaFold3Plugin(SimulatorPlugin):
         if not isinstance(fold_input, dict) or not fold_input.get("sequences"):
             raise PluginError(f"{FOLD_INPUT} has no sequences")
 
+    def sandbox_paths(self) -> tuple[str, ...]:
+        """The weights and databases the command reads (``model_dir``, ``db_dir``)."""
+        return tuple(str(self.options[o]) for o in ("model_dir", "db_dir") if self.options.get(o))
+
     def unavailable_reason(self) -> str | None:
         program = self.command[0]
         if shutil.which(program) is None:

@@ -92,8 +92,9 @@ class Sandbox:
         """The uid a task slot runs under (a root server only)."""
         return self.uid_base + slot if self.bwrap is not None and self.as_root else None
 
-    def command(self, run: TaskRun, uid: int | None) -> list[str]:
-        """The argv that runs the task's command confined (the command alone when unconfined)."""
+    def command(self, run: TaskRun, uid: int | None, die_with_parent: bool = False) -> list[str]:
+        """The argv that runs the task's command confined (the command alone when unconfined);
+        ``die_with_parent``: everything in the sandbox ends when the starting thread does."""
         argv = list(run.command.argv)
         if self.bwrap is None:
             return argv
@@ -104,6 +105,8 @@ class Sandbox:
             args.append("--unshare-net")
         if not self.as_root:
             args.append("--unshare-user")
+        if die_with_parent:
+            args.append("--die-with-parent")
         for path in SYSTEM_PATHS:
             args += _system_bind(path)
         readable = self._readable(run)

@@ -49,6 +49,13 @@ class ExecutableEngine(EstimatorEngine):
         found = shutil.which(configured)
         return found if found and os.access(found, os.X_OK) else configured
 
+    def sandbox_paths(self) -> tuple[str, ...]:
+        """The engine's install: the executable's folder, or the one above a ``bin``."""
+        if not self.executable or shutil.which(self.executable) is None:
+            return ()
+        folder = Path(self.resolved_executable()).resolve().parent
+        return (str(folder.parent if folder.name == "bin" else folder),)
+
     def unavailable_reason(self) -> str | None:
         if not self.executable:
             return f"the {self.engine} executable is not configured (set executable)"

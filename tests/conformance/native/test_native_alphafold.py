@@ -31,6 +31,7 @@ from support.alphafold import (
     require_af3_fixtures,
 )
 from support.databases import BACKENDS
+from support.doubles import DOUBLE_READS
 from support.live import LiveServer, serving
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -43,6 +44,7 @@ CONFIG: dict[str, Any] = {
         "alphafold3": {
             "plugin": "alphafold3",
             "command": [sys.executable, str(DOUBLE)],
+            "read_only_paths": DOUBLE_READS,
             "max_runs": 4,
             "runs_per_user": 4,
         },

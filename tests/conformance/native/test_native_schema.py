@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from support.alphafold import AF3_LOCAL_JOB, af3_body
+from support.doubles import DOUBLE_READS
 from support.live import LiveServer
 
 AF3_DOUBLE = TESTS_DIR / "support" / "alphafold3_command_double.py"
@@ -43,7 +44,11 @@ CONFIG = {
     "services": {
         "example": {"plugin": "script", "max_runs": 10, "runs_per_user": 10},
         "sim": SIM,
-        "alphafold3": {"plugin": "alphafold3", "command": [sys.executable, str(AF3_DOUBLE)]},
+        "alphafold3": {
+            "plugin": "alphafold3",
+            "command": [sys.executable, str(AF3_DOUBLE)],
+            "read_only_paths": DOUBLE_READS,
+        },
     },
 }
 EXAMPLES = 12
