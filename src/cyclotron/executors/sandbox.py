@@ -111,7 +111,10 @@ class Sandbox:
             args += _system_bind(path)
         readable = self._readable(run)
         writable = [str(Path(p).resolve()) for p in run.limits.writable_paths]
-        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777"]
+        if run.limits.output_bytes is not None:  # what /tmp holds counts against no quota else
+            args += ["--size", str(run.limits.output_bytes)]
+        args += ["--tmpfs", "/tmp"]
         for parent in _parents_to_make([*readable, *writable, str(workdir)]):
             args += ["--perms", "0755", "--dir", parent]
         for path in readable:

@@ -88,6 +88,8 @@ class Geant4Simulator(ExecutableEngine):
     description: ClassVar[str] = "Geant4 particle transport (the site's GDML + macro application)"
     input_kinds: ClassVar[tuple[str, ...]] = ("files", "editor")
     engine: ClassVar[str] = "Geant4"
+    # A macro sent as input files may run commands (/control/shell): a user's code.
+    runs_user_code: ClassVar[bool] = True
     outputs_named: ClassVar[str] = "/score/dumpQuantityToFile"
     # /random/setSeeds ends its list at a 0; both seeds stay within a 32-bit int.
     seed_range: ClassVar[tuple[int, int]] = (1, MAX_SEED - SECOND_SEED_OFFSET)
