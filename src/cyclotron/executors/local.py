@@ -343,7 +343,7 @@ class LocalExecutor(Executor):
                 _die_with_parent()
 
         return subprocess.Popen(
-            self.sandbox.command(run, uid),
+            self.sandbox.command(run, uid, self._die_with_parent),
             cwd=run.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -375,7 +375,7 @@ class LocalExecutor(Executor):
                     self._signal_stop(entry)
                 assert proc.stdout is not None
                 pump = threading.Thread(
-                    target=self._pump, args=(proc.stdout, out, run, parse_progress), daemon=True
+                    target=self._pump, args=(proc.stdout, out, entry, parse_progress), daemon=True
                 )
                 pump.start()
                 tail = None
@@ -407,6 +407,8 @@ class LocalExecutor(Executor):
         if exit_code < 0:
             limit = limit or limit_of_signal(-exit_code)
         quota = run.limits.output_bytes
+        if limit is None and quota is not None and directory_size(run.workdir) > quota:
+            limit = "output"  # written, and ended, between two looks at the folder
         if limit == "output" and quota is not None:
             trim_to(run.workdir, quota)  # what the task wrote, kept within its quota
         return TaskOutcome(
@@ -441,13 +443,17 @@ class LocalExecutor(Executor):
             if quota is not None and next_measure is not None and now >= next_measure:
                 next_measure = now + QUOTA_INTERVAL
                 if directory_size(run.workdir) > quota:
-                    self._stop(entry, "output")
-                    signal_group(proc.pid, signal.SIGKILL)  # it stops writing now
+                    self._stop_over_quota(entry)
                     next_measure = None
             if now >= next_beat:
                 next_beat = now + self._heartbeat
                 if not self._still_wanted(run):
                     self._stop(entry, "cancelled")
+
+    def _stop_over_quota(self, entry: _Running) -> None:
+        assert entry.proc is not None
+        self._stop(entry, "output")
+        signal_group(entry.proc.pid, signal.SIGKILL)  # it stops writing now
 
     def _report_start(self, run: TaskRun, pgid: int) -> bool:
         """Record the start; a task whose start cannot be recorded is not left running."""
@@ -487,6 +493,8 @@ class LocalExecutor(Executor):
             finished = entry.done.wait(TAIL_INTERVAL)
             for pattern in run.command.progress_files:
                 for path in sorted(run.workdir.glob(pattern)):
+                    if path.is_symlink():  # the task's own files only, never what one points at
+                        continue
                     try:
                         with path.open("rb") as handle:
                             handle.seek(offsets.get(path, 0))
@@ -506,16 +514,30 @@ class LocalExecutor(Executor):
                 return
 
     def _pump(
-        self, pipe: IO[bytes], out: IO[bytes], run: TaskRun, parse_progress: ProgressParser
+        self, pipe: IO[bytes], out: IO[bytes], entry: _Running, parse_progress: ProgressParser
     ) -> None:
-        """Copy stdout to its file, reading progress from it (at most one report a second)."""
+        """Copy stdout to its file, reading progress from it (at most one report a second).
+
+        The file holds at most the output quota: stdout is written by this process, out of
+        reach of the task's own file size limit."""
         assert self._reporter is not None
+        run = entry.run
+        room = run.limits.output_bytes
         with pipe:
             carry = b""
             pending: ProgressReport | None = None
             last_sent = 0.0
             read = getattr(pipe, "read1", pipe.read)
+            over = False
             while chunk := read(65536):
+                if room is not None:
+                    if len(chunk) > room and not over:
+                        over = True
+                        self._stop_over_quota(entry)
+                    chunk = chunk[:room]
+                    room -= len(chunk)
+                    if not chunk:
+                        continue  # read on until the task has gone, so it never blocks
                 out.write(chunk)
                 out.flush()
                 lines = (carry + chunk).split(b"\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,10 +28,12 @@ def read_segment(path: Path, start: int = 0, length: int | None = None) -> Itera
     """``length`` bytes of a file from ``start``, read when iterated, in bounded chunks.
 
     Without ``length``, the file as it is when opened: one still growing is cut at the size
-    seen then. A file that cannot be opened gives nothing.
+    seen then. A file that cannot be opened gives nothing, and so does one reached through a
+    link: a running task may have turned a folder of its own into a link since ``path`` was
+    checked, and the server must not serve what that link points at.
     """
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed in finally, lazily opened
+        handle = open(path, "rb", opener=_open_unlinked)  # noqa: SIM115 - closed in finally
     except OSError:
         return
     try:
@@ -44,6 +47,19 @@ def read_segment(path: Path, start: int = 0, length: int | None = None) -> Itera
             yield chunk
     finally:
         handle.close()
+
+
+def _open_unlinked(path: str, flags: int) -> int:
+    """Open ``path`` (absolute) only where no part of it is a link."""
+    descriptor = os.open(path, flags | os.O_NOFOLLOW)
+    try:
+        opened = os.readlink(f"/proc/self/fd/{descriptor}")
+    except OSError:
+        return descriptor  # no /proc to ask: the final component was checked
+    if opened != os.path.abspath(path):
+        os.close(descriptor)
+        raise OSError(errno.ELOOP, "reached through a link", path)
+    return descriptor
 
 
 def zip_directory(root: Path) -> Iterator[bytes]:
