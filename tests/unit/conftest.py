@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,15 +31,19 @@ def database(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def core(db_url: str, tmp_path: Path) -> Iterator[Core]:
-    """A core with the embedded defaults over ``db_url``, its data directory in ``tmp_path``."""
+def core_overrides() -> dict[str, Any]:
+    """Settings a module's ``core`` has besides the defaults (a module overrides this)."""
+    return {}
+
+
+@pytest.fixture
+def core(db_url: str, tmp_path: Path, core_overrides: dict[str, Any]) -> Iterator[Core]:
+    """A core with the embedded defaults and ``core_overrides`` over ``db_url``, its data
+    directory in ``tmp_path``."""
     config = tmp_path / "cyclotron.toml"
     config.write_text("")
-    settings = load_settings(
-        config,
-        environ={},
-        overrides={"server": {"database_url": db_url, "data_dir": str(tmp_path / "data")}},
-    )
+    server = {"database_url": db_url, "data_dir": str(tmp_path / "data")}
+    settings = load_settings(config, environ={}, overrides={**core_overrides, "server": server})
     built = build_core(settings)
     yield built
     built.close()

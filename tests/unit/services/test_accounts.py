@@ -9,9 +9,8 @@ builds them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -26,8 +25,7 @@ from cyclotron.services.access.accounts import (
     hash_password,
     verify_password,
 )
-from cyclotron.services.core import build_core
-from cyclotron.settings import load_settings
+from cyclotron.services.core import Core
 from cyclotron.storage.tables import UserRow
 
 PASSWORD = "correct horse battery"
@@ -55,21 +53,14 @@ WERKZEUG = {"scrypt": werkzeug_scrypt, "pbkdf2": werkzeug_pbkdf2}
 
 
 @pytest.fixture
-def accounts(db_url: str, tmp_path: Path) -> Iterator[Accounts]:
+def core_overrides() -> dict[str, Any]:
+    return {"yaptide": {"login_attempts": ATTEMPTS, "login_window_seconds": WINDOW_SECONDS}}
+
+
+@pytest.fixture
+def accounts(core: Core) -> Accounts:
     """Accounts over a fresh database (SQLite and PostgreSQL), with a small login limit."""
-    config = tmp_path / "cyclotron.toml"
-    config.write_text("")
-    settings = load_settings(
-        config,
-        environ={},
-        overrides={
-            "server": {"database_url": db_url, "data_dir": str(tmp_path / "data")},
-            "yaptide": {"login_attempts": ATTEMPTS, "login_window_seconds": WINDOW_SECONDS},
-        },
-    )
-    core = build_core(settings)
-    yield Accounts(core)
-    core.close()
+    return Accounts(core)
 
 
 def stored_hash(accounts: Accounts, username: str) -> str:

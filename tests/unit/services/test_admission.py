@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from cyclotron.domain.states import JobStage, JobState
-from cyclotron.services.core import Core, build_core
+from cyclotron.services.core import Core
 from cyclotron.services.scheduling.admission import admit_jobs, round_robin_order
-from cyclotron.settings import load_settings
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import job_events
 from cyclotron.storage.jobs import QueuedJob
@@ -193,23 +192,13 @@ def test_limits_are_never_exceeded_and_users_take_turns(seed: int) -> None:
 
 
 @pytest.fixture
-def core(db_url: str, tmp_path: Path, add_job: AddJob) -> Iterator[Core]:
-    config = tmp_path / "cyclotron.toml"
-    config.write_text("")
-    settings = load_settings(
-        config,
-        environ={},
-        overrides={
-            "server": {"database_url": db_url, "data_dir": str(tmp_path / "data")},
-            "services": {
-                "example": {"max_runs": 3, "runs_per_user": 2},
-                "solo": {"max_runs": 1, "runs_per_user": 5},
-            },
-        },
-    )
-    core = build_core(settings)
-    yield core
-    core.close()
+def core_overrides() -> dict[str, Any]:
+    return {
+        "services": {
+            "example": {"max_runs": 3, "runs_per_user": 2},
+            "solo": {"max_runs": 1, "runs_per_user": 5},
+        }
+    }
 
 
 def admitted(core: Core, service: str = "example") -> set[str]:
