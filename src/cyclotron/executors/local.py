@@ -7,11 +7,13 @@ import ctypes
 import errno
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, ClassVar
@@ -142,6 +144,34 @@ def _runs_task(pid: int, key: str) -> bool | None:
     if not environ:
         return None
     return f"{TASK_KEY_VARIABLE}={key}".encode() in environ.split(b"\0")
+
+
+class _ExitWatch:
+    """Waits for a process's end with a timeout, woken the moment it ends (a pidfd), where
+    ``Popen.wait(timeout)`` would poll with growing sleeps."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self._fd: int | None = None
+
+    def __enter__(self) -> Callable[[float], int | None]:
+        with contextlib.suppress(AttributeError, OSError):
+            self._fd = os.pidfd_open(self._proc.pid)
+        return self._wait
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def _wait(self, timeout: float) -> int | None:
+        """The exit status, or None when ``timeout`` seconds passed first."""
+        if self._fd is not None:
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            return self._proc.wait() if ready else None
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 @dataclass
@@ -430,25 +460,40 @@ class LocalExecutor(Executor):
         next_beat = now + self._heartbeat
         quota = run.limits.output_bytes
         next_measure = now + QUOTA_INTERVAL if quota is not None else None
-        while True:
-            wake = min(t for t in (next_beat, deadline, next_measure) if t is not None)
-            try:
-                return proc.wait(timeout=max(0.0, wake - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                self._stop(entry, "time_limit")
-                deadline = None
-            if quota is not None and next_measure is not None and now >= next_measure:
-                next_measure = now + QUOTA_INTERVAL
-                if directory_size(run.workdir) > quota:
-                    self._stop_over_quota(entry)
-                    next_measure = None
-            if now >= next_beat:
-                next_beat = now + self._heartbeat
-                if not self._still_wanted(run):
-                    self._stop(entry, "cancelled")
+        with _ExitWatch(proc) as exited:
+            while True:
+                wake = min(t for t in (next_beat, deadline, next_measure) if t is not None)
+                code = exited(max(0.0, wake - time.monotonic()))
+                if code is not None:
+                    return code
+                deadline, next_beat, next_measure = self._check(
+                    entry, deadline, next_beat, next_measure
+                )
+
+    def _check(
+        self,
+        entry: _Running,
+        deadline: float | None,
+        next_beat: float,
+        next_measure: float | None,
+    ) -> tuple[float | None, float, float | None]:
+        """What a running task is due: its time limit, its quota, its lease; the next times."""
+        run = entry.run
+        quota = run.limits.output_bytes
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            self._stop(entry, "time_limit")
+            deadline = None
+        if quota is not None and next_measure is not None and now >= next_measure:
+            next_measure = now + QUOTA_INTERVAL
+            if directory_size(run.workdir) > quota:
+                self._stop_over_quota(entry)
+                next_measure = None
+        if now >= next_beat:
+            next_beat = now + self._heartbeat
+            if not self._still_wanted(run):
+                self._stop(entry, "cancelled")
+        return deadline, next_beat, next_measure
 
     def _stop_over_quota(self, entry: _Running) -> None:
         assert entry.proc is not None

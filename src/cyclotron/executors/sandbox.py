@@ -21,6 +21,7 @@ working directory's total size against the output quota.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import resource
@@ -143,25 +144,36 @@ class Sandbox:
     def _readable(self, run: TaskRun) -> list[str]:
         """What the task reads outside the system: the Python running the server (engines
         run as its modules), the command's own files, and what its service names; never a
-        path that holds (or lies in) a hidden one."""
-        wanted: list[str] = [sys.prefix, sys.base_prefix, *run.limits.read_only_paths]
-        wanted += [p for p in sys.path if p and os.path.isabs(p)]
-        wanted.append(str(Path(cyclotron.__file__).resolve().parent.parent))
+        path that holds (or lies in) a hidden one, nor the task's own working directory."""
+        wanted = [*run.limits.read_only_paths]
         for part in run.command.argv:
             if os.path.isabs(part) and os.path.exists(part):
                 wanted.append(str(Path(part).resolve().parent))
-        readable: list[str] = []
         workdir = run.workdir.resolve()
+        readable = [*self._python_paths]
+        for path in self._allowed(tuple(wanted)):
+            if str(path) not in readable and not _overlaps(path, workdir):
+                readable.append(str(path))
+        return readable
+
+    @functools.cached_property
+    def _python_paths(self) -> list[str]:
+        """The Python this process runs, found once: its prefixes, its absolute ``sys.path``
+        entries and the folder holding the ``cyclotron`` package."""
+        wanted = [sys.prefix, sys.base_prefix, *(p for p in sys.path if os.path.isabs(p))]
+        wanted.append(str(Path(cyclotron.__file__).resolve().parent.parent))
+        return [str(p) for p in self._allowed(tuple(wanted))]
+
+    def _allowed(self, wanted: tuple[str, ...]) -> list[Path]:
+        """The existing paths among ``wanted``, resolved, once each, none near a hidden one."""
+        allowed: list[Path] = []
         for text in wanted:
             path = Path(text).resolve()
-            if not path.exists() or str(path) in readable:
+            if path in allowed or not path.exists():
                 continue
-            if any(_overlaps(path, hidden) for hidden in self.hidden):
-                continue
-            if _overlaps(path, workdir):
-                continue
-            readable.append(str(path))
-        return readable
+            if not any(_overlaps(path, hidden) for hidden in self.hidden):
+                allowed.append(path)
+        return allowed
 
     def prepare(self, run: TaskRun, uid: int | None) -> None:
         """Give the task's uid its working directory."""
@@ -255,16 +267,23 @@ def _own_folder(shared: Path, uid: int | None) -> str:
 def _parents_to_make(paths: list[str]) -> list[str]:
     """The folders above ``paths`` that the sandbox's empty root lacks, outermost first, to be
     made traversable (a bound path under ``/root`` must be reachable by the task's uid)."""
-    made: list[str] = []
+    made: dict[str, None] = {}
     for text in paths:
-        for parent in reversed(Path(text).parents[:-1]):
-            name = str(parent)
-            if name in made or any(_overlaps(parent, Path(s)) for s in SYSTEM_PATHS):
+        parts = text.split("/")[1:-1]
+        for depth in range(1, len(parts) + 1):
+            name = "/" + "/".join(parts[:depth])
+            if name in made or name == "/tmp" or _under_system(name):
                 continue
-            if name == "/tmp":  # the private tmpfs
-                continue
-            made.append(name)
-    return made
+            made[name] = None
+    return list(made)
+
+
+def _under_system(path: str) -> bool:
+    """Whether ``path`` is a system folder, or inside or above one (bound as it is)."""
+    return any(
+        path == system or path.startswith(system + "/") or system.startswith(path + "/")
+        for system in SYSTEM_PATHS
+    )
 
 
 def _overlaps(path: Path, other: Path) -> bool:
