@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from cyclotron.errors import Forbidden, InputError
@@ -115,3 +117,26 @@ def test_the_input_key_ignores_file_order_and_seeds(core: Core) -> None:
     assert one.key == other.key != changed.key
     assert not one.cached  # example is a script service: its results are never reused
     assert leftovers(core) == []
+
+
+@pytest.fixture
+def unconfined(core: Core) -> Core:
+    """The core of a server with authentication on whose sandbox could not start."""
+    core.settings = core.settings.model_copy(update={"api_key": SecretStr("an-admin-key")})
+    core.sandbox = replace(core.sandbox, bwrap=None, reason="bubblewrap is not installed")
+    return core
+
+
+def test_without_a_sandbox_only_admins_run_scripts(unconfined: Core) -> None:
+    with pytest.raises(Forbidden, match="only admins may run scripts: bubblewrap"):
+        pipeline.submit(unconfined, request(admin=False))
+    assert stored_jobs(unconfined) == 0 and leftovers(unconfined) == []
+    checked = pipeline.check(unconfined, request(admin=False))
+    assert [p.location for p in checked.problems] == [("service",)]
+    assert pipeline.submit(unconfined, request(admin=True)).job.owner_id == 7
+
+
+def test_the_operator_may_choose_no_sandbox(unconfined: Core) -> None:
+    chosen = unconfined.settings.sandbox.model_copy(update={"mode": "none"})
+    unconfined.settings = unconfined.settings.model_copy(update={"sandbox": chosen})
+    assert pipeline.submit(unconfined, request(admin=False)).job.owner_id == 7

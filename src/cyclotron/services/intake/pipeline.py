@@ -121,6 +121,9 @@ def check(core: Core, request: IntakeRequest) -> Checked:
     if request.priority > 0 and not request.admin:
         problems.append(Problem(("priority",), ADMIN_PRIORITY))
     if request.service in core.catalog.names():
+        plugin = core.catalog.get(request.service).plugin
+        if plugin.runs_user_code and not _may_run_code(core, request):
+            problems.append(Problem(("service",), f"{UNCONFINED}: {core.sandbox.reason}"))
         reason = core.catalog.unavailable_reason(request.service)
         if reason:
             warnings.append(f"service '{request.service}': unavailable: {reason}")
