@@ -1,9 +1,10 @@
 """spec/native.md §11 under load: 200 WebSocket subscribers of one job each receive every event,
 in order, and the terminal message, against a live server on SQLite and PostgreSQL.
 
-The job is a 3-task ``run.sh`` of the ``example`` service whose tasks wait for a gate file
-before printing 50 ``CYCLOTRON_PROGRESS`` lines 20-50 ms apart. The clients connect while the
-tasks wait (so no event falls while they connect); the test then opens the gate. Each client's
+The job is a 3-task ``run.sh`` of the ``example`` service whose tasks wait for a gate file in
+their working directories (the only place a sandboxed task shares with the host) before
+printing 50 ``CYCLOTRON_PROGRESS`` lines 20-50 ms apart. The clients connect while the tasks
+wait (so no event falls while they connect); the test then opens the gates. Each client's
 messages after its snapshot must be the stored log after the snapshot's ``seq``, without a
 gap, as SSE replays it from the start (``stage`` and ``percent`` included: as they were when
 each event happened); every client must see the same messages."""
@@ -34,10 +35,11 @@ CONNECT_TIMEOUT = 60.0
 STREAM_TIMEOUT = 90.0
 
 
-def gated_script(gate: Path) -> str:
-    """Wait for ``gate``, then print LINES progress lines 20 to 50 ms apart."""
+def gated_script() -> str:
+    """Wait for ``gate`` in the working directory, then print LINES progress lines 20 to 50 ms
+    apart."""
     return (
-        f"while [ ! -e '{gate}' ]; do sleep 0.05; done\n"
+        "while [ ! -e gate ]; do sleep 0.05; done\n"
         f"for i in $(seq 1 {LINES}); do\n"
         f'  echo "CYCLOTRON_PROGRESS $i/{LINES}"\n'
         "  sleep 0.0$((2 + RANDOM % 4))\n"
@@ -66,7 +68,7 @@ class Subscriber:
         self.code = socket.close_code
 
 
-async def subscribe_all(url: str, gate: Path) -> list[Subscriber]:
+async def subscribe_all(url: str, gates: list[Path]) -> list[Subscriber]:
     """SUBSCRIBERS clients; the gate opens once every one has its snapshot."""
     subscribers = [Subscriber() for _ in range(SUBSCRIBERS)]
     sockets = await asyncio.wait_for(
@@ -81,7 +83,8 @@ async def subscribe_all(url: str, gate: Path) -> list[Subscriber]:
         await asyncio.wait_for(
             asyncio.gather(*(s.snapshot.wait() for s in subscribers)), CONNECT_TIMEOUT
         )
-        gate.touch()
+        for gate in gates:
+            gate.touch()
         await asyncio.wait_for(asyncio.gather(*followers), STREAM_TIMEOUT)
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets))
@@ -102,13 +105,13 @@ def stored_log(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
 
 
 def test_200_subscribers_each_receive_every_event_in_order(
-    server: LiveServer, client: httpx.Client, tmp_path: Path
+    server: LiveServer, client: httpx.Client
 ) -> None:
-    gate = tmp_path / "gate"
-    job_id = create(client, script_body(gated_script(gate), ntasks=TASKS))
+    job_id = create(client, script_body(gated_script(), ntasks=TASKS))
     poll(client, job_id, lambda d: all(t["state"] == "running" for t in d["tasks"]))
     url = f"ws://127.0.0.1:{server.port}/api/jobs/{job_id}/progress"
-    subscribers = asyncio.run(subscribe_all(url, gate))
+    tasks = server.data_dir / "jobs" / job_id / "tasks"
+    subscribers = asyncio.run(subscribe_all(url, [tasks / str(i) / "gate" for i in range(TASKS)]))
     assert poll(client, job_id)["status"] == "completed"
     log = stored_log(client, job_id)
     seqs = [m["seq"] for m in log]
