@@ -41,7 +41,11 @@ def test_defaults_without_any_configuration() -> None:
     example = settings.services["example"]
     assert (example.plugin, example.executor) == ("script", "local")
     assert (example.max_runs, example.runs_per_user) == (10, 5)
-    assert example.time_limit is None and example.max_age is None
+    # Every task has a wall-time limit and sandbox limits by default (docs/security.md).
+    assert example.time_limit == 86_400 and example.max_age is None
+    assert (example.memory_limit, example.output_quota) == (8 * 2**30, 4 * 2**30)
+    assert (example.max_processes, example.cpu_time_limit, example.network) == (256, None, False)
+    assert settings.sandbox.mode == "bwrap"
     assert settings.services["builtin"].plugin == "builtin"
     assert settings.services["mcsquare"].plugin == "mcsquare"
 

@@ -11,9 +11,11 @@ at submission, naming what they ask for. Options: ``voxel_mm`` (the CT's voxel s
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import ClassVar
 
-from cyclotron.domain.ports import MAX_SEED
+from cyclotron.domain.ports import MAX_SEED, TaskCommand
 from cyclotron.simulators.editor.engine import EditorEngine
 from cyclotron.simulators.editor.model import EditorProject, check_supported
 from cyclotron.simulators.editor.scoring import DETECTOR_KINDS
@@ -46,6 +48,15 @@ class McsquareSimulator(EditorEngine):
 
     def unavailable_reason(self) -> str | None:
         return install.unavailable_reason()
+
+    def task_command(
+        self, workdir: Path, task_index: int, ntasks: int, *, seed: int
+    ) -> TaskCommand:
+        # The binary's run bit is set here, by the server: its task runs in a sandbox where the
+        # wheel is read-only and belongs to another user.
+        with contextlib.suppress(install.EngineMissing):
+            install.locate()
+        return super().task_command(workdir, task_index, ntasks, seed=seed)
 
     def task_arguments(self) -> tuple[str, ...]:
         arguments: list[str] = []
