@@ -112,10 +112,12 @@ def signal_task(pgid: int, signum: int, sandboxed: bool) -> None:
     if not sandboxed or signum == signal.SIGKILL:
         signal_group(pgid, signum)
         return
-    for pid in _group_members(pgid):
-        if _command_name(pid) != "bwrap":
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
+    inside = [pid for pid in _group_members(pgid) if _command_name(pid) != "bwrap"]
+    if not inside:  # still building the sandbox: nothing has started that could save or stop
+        signal_group(pgid, signal.SIGKILL)
+    for pid in inside:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
 
 
 def _group_members(pgid: int) -> list[int]:

@@ -150,19 +150,21 @@ class Sandbox:
             if os.path.isabs(part) and os.path.exists(part):
                 wanted.append(str(Path(part).resolve().parent))
         workdir = run.workdir.resolve()
-        readable = [*self._python_paths]
-        for path in self._allowed(tuple(wanted)):
+        readable: list[str] = []
+        for path in [*self._python_paths, *self._allowed(tuple(wanted))]:
+            # Never a folder above the working directory (a worker started in its scratch
+            # space): the task must see its own directory only, through folders it may cross.
             if str(path) not in readable and not _overlaps(path, workdir):
                 readable.append(str(path))
         return readable
 
     @functools.cached_property
-    def _python_paths(self) -> list[str]:
+    def _python_paths(self) -> list[Path]:
         """The Python this process runs, found once: its prefixes, its absolute ``sys.path``
         entries and the folder holding the ``cyclotron`` package."""
         wanted = [sys.prefix, sys.base_prefix, *(p for p in sys.path if os.path.isabs(p))]
         wanted.append(str(Path(cyclotron.__file__).resolve().parent.parent))
-        return [str(p) for p in self._allowed(tuple(wanted))]
+        return self._allowed(tuple(wanted))
 
     def _allowed(self, wanted: tuple[str, ...]) -> list[Path]:
         """The existing paths among ``wanted``, resolved, once each, none near a hidden one."""

@@ -261,6 +261,7 @@ class WorkerRuntime:
         job_id, index, attempt = key
         try:
             plugin = simulator_class(str(assignment["plugin"]))(assignment.get("options") or {})
+            plugin.attach(self.data_dir.resolve())  # its caches live in this worker's data
             command = plugin.task_command(
                 workdir, index, int(assignment["ntasks"]), seed=int(assignment["seed"])
             )
