@@ -200,7 +200,8 @@ def _plan(core: Core, request: IntakeRequest) -> Plan:
 
 
 def _plan_files(core: Core, request: IntakeRequest, staged: Staged) -> Plan:
-    plugin = core.catalog.get(request.service).plugin
+    service = core.catalog.get(request.service)
+    plugin = service.plugin
     ntasks = request.ntasks or (len(request.seeds) if request.seeds else 1)
     shares = None
     if request.check_now:
@@ -215,10 +216,12 @@ def _plan_files(core: Core, request: IntakeRequest, staged: Staged) -> Plan:
         total = request.primaries
         if total is None and isinstance(request.input, EditorInput):
             total = request.input.stated_primaries
-        if request.fit_ntasks:
-            known = total if total is not None else plugin.total_primaries(staged.input_dir)
-            ntasks = max(1, min(ntasks, known or 1) if counts else ntasks)
-            limit = core.catalog.get(request.service).settings.max_ntasks
+        if request.fit_ntasks:  # between one task and one task per primary
+            if counts:
+                stated = total if total is not None else plugin.total_primaries(staged.input_dir)
+                ntasks = min(ntasks, stated or 1)
+            ntasks = max(1, ntasks)
+            limit = service.settings.max_ntasks
             if ntasks > limit:
                 raise InputError(f"must be at most {limit} for '{request.service}'", ("ntasks",))
         shares = task_shares(core, request.service, staged.input_dir, total, ntasks)

@@ -33,16 +33,13 @@ def alphafold_plugin(core: Core) -> AlphaFold3Plugin:
     return cast(AlphaFold3Plugin, alphafold_service(core).plugin)
 
 
-AF3_REQUEST = REQUEST_DOCUMENT
-
-
 def alphafold_detail(core: Core, job: JobRecord) -> dict[str, Any] | None:
     """What JobDetail adds for an AlphaFold 3 job: the body as submitted and its settings."""
     settings = job.attrs.get("af3")
     if not isinstance(settings, dict):
         return None
     try:
-        body = json.loads(core.files.document_path(job.id, AF3_REQUEST).read_bytes())
+        body = json.loads(core.files.document_path(job.id, REQUEST_DOCUMENT).read_bytes())
     except (OSError, ValueError):
         body = None  # files removed by retention
     return {"input_json": body, **settings}
