@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.materials import air_gap, custom_density
 
+from cyclotron.simulators.editor.geometry import voxelise
+from cyclotron.simulators.editor.model import parse_project
 from cyclotron.simulators.editor.records import BeamSpec, Medium, VoxelGrid
 from cyclotron.simulators.mcsquare import inputs, install
 from cyclotron.simulators.mcsquare.outputs import deposited_energy
@@ -190,3 +193,23 @@ def test_every_mapped_icru_id_names_a_material_the_wheel_ships() -> None:
         assert (materials / listed[label] / "Material_Properties.dat").is_file(), icru
     assert listed[inputs.MCSQUARE_LABELS[276]] == "Water"
     assert listed[inputs.MCSQUARE_LABELS[104]] == listed[inputs.AIR_LABEL] == "Air"
+
+
+def _project_r80(project: dict[str, object], work: Path) -> float:
+    """R80 (cm from the water's entrance at z = 0) of MCsquare on an editor project."""
+    model = parse_project(project)
+    grid = voxelise(model, spacing=0.25)
+    result = run_mcsquare(grid, model.beam, 4000, 5, work, threads=2)
+    return _r80(grid, result.dose) + float(grid.origin[2])
+
+
+def test_projects_use_the_library_density_unless_they_override_it(tmp_path: Path) -> None:
+    """Issue 19, items 2 and 3: 10 cm of AIR listed at a stale 1.0 g/cm³ before the water
+    (the library's 0.0012 shortens the range by 0.01 cm, 1.0 would by 10 cm), and a water
+    zone whose density the editor changed to 1.2 through a customMaterial."""
+    expected = PSTAR_CSDA_CM[150.0]
+    stale = air_gap(air_density=1.0)
+    assert _project_r80(stale, tmp_path / "a") == pytest.approx(expected, rel=R80_TOLERANCE)
+    denser = custom_density(stale, "Water_phantom_zone", 1.2)
+    r80 = _project_r80(denser, tmp_path / "b")
+    assert r80 == pytest.approx(expected / 1.2, rel=R80_TOLERANCE)

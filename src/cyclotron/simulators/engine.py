@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import ClassVar
 
 from cyclotron.domain.ports import SimulatorPlugin
 from cyclotron.errors import PluginError
 from cyclotron.estimators.merge import MergeError
-from cyclotron.estimators.store import merge_task_files, write_results, write_task_estimators
+from cyclotron.estimators.store import fold_task, merge_job_files, write_task_estimators
 from cyclotron.simulators.outputs import OutputError, read_task_outputs
 
 
@@ -21,9 +22,12 @@ class EstimatorEngine(SimulatorPlugin):
 
     result_kind: ClassVar[str] = "estimators"
 
+    def fold_task(self, job_dir: Path, index: int, unfinished: Collection[int]) -> None:
+        fold_task(job_dir, index, unfinished)
+
     def merge(self, job_dir: Path, completed: list[int]) -> None:
         try:
-            write_results(job_dir / "results", merge_task_files(job_dir, completed))
+            merge_job_files(job_dir, completed)
         except MergeError as exc:
             raise PluginError(str(exc)) from exc
 

@@ -17,14 +17,17 @@ MAX_SCRIPT_BYTES = 20 * 1024 * 1024
 
 
 def progress_report(line: str) -> ProgressReport | None:
-    """The progress a ``CYCLOTRON_PROGRESS <done>/<total>`` line reports, if it is one."""
+    """The progress a ``CYCLOTRON_PROGRESS <done>/<total>`` line reports, if it is one.
+
+    ``done`` may pass ``total`` when a task counted in primaries ran more than its share
+    (an engine's whole batches): the services keep the count, which its results carry."""
     match = PROGRESS_LINE.match(line.strip())
     if match is None:
         return None
     done, total = float(match.group(1)), float(match.group(2))
     if total <= 0:
         return None
-    return ProgressReport(done=min(done, total), total=total)
+    return ProgressReport(done=done, total=total)
 
 
 def progress_line(done: int, total: int) -> str:

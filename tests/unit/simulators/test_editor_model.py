@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.materials import CUSTOM_UUID, air_gap, custom_density
 
 from cyclotron.simulators.converters import ConversionError
 from cyclotron.simulators.editor.model import (
@@ -27,6 +28,7 @@ from cyclotron.simulators.editor.project import (
     euler_angles,
     rotation_matrix,
 )
+from cyclotron.simulators.editor.records import FLAT_CIRCLE
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "yaptide"
 BUILTIN = {
@@ -102,7 +104,7 @@ def test_ex1_is_supported_by_a_proton_engine_with_water(ex1: dict[str, Any]) -> 
     check_supported(parse_project(ex1), **BUILTIN)
 
 
-def test_ex6_keeps_the_beam_settings_a_pencil_beam_cannot_express() -> None:
+def test_ex6_flat_circular_beam_with_a_double_sad_is_taken() -> None:
     project = parse_project(example("ex6.json"))
     assert [zone.name for zone in project.zones] == [
         "MainAirZone", "PhantomZone", "CollimatorZone", "AirCollimatorZone",
@@ -110,9 +112,10 @@ def test_ex6_keeps_the_beam_settings_a_pencil_beam_cannot_express() -> None:
     assert project.zones[2].material.density == 11.35
     settings = project.beam_settings
     assert (settings.shape, settings.sad, settings.sigma_y) == ("Flat circular", "double", 3)
-    message = refusal(project, media=lambda icru: True)
-    assert "the beam SAD" in message and "the beam shape 'Flat circular'" in message
-    assert "builtin engine" in message
+    beam = project.beam
+    assert (beam.shape, beam.sigma_x, beam.sigma_y) == (FLAT_CIRCLE, 3, 3)  # the radius
+    assert (beam.sad_x, beam.sad_y) == (200, 256)
+    check_supported(project, **{**BUILTIN, "media": lambda icru: True})
 
 
 def test_ex7_electron_beam_is_no_nucleus() -> None:
@@ -191,6 +194,9 @@ def test_quantities_the_engine_lacks_are_named_with_their_output(ex1: dict[str, 
     assert "the quantity 'Fluence' of output 'z_profile'" in message
     assert "the quantity 'AvgEnergy' of output 'peak'" in message
     assert "mcsquare engine" in message
+    # Issue 19, item 7: z_profile scores Fluence three times, named once; and what it can do.
+    assert message.count("the quantity 'Fluence' of output 'z_profile'") == 1
+    assert message.endswith("(it scores dLET and Dose in All, Cyl, Mesh and Zone detectors)")
 
 
 def test_detector_kinds_and_materials_the_engine_lacks(ex1: dict[str, Any]) -> None:
@@ -203,15 +209,15 @@ def test_detector_kinds_and_materials_the_engine_lacks(ex1: dict[str, Any]) -> N
     assert "material ICRU 999" in message and "zone 'Water_phantom_zone'" in message
 
 
-def test_beam_features_without_implementation_are_named(ex1: dict[str, Any]) -> None:
+def test_beam_settings_without_implementation_are_named(ex1: dict[str, Any]) -> None:
     ex1["beam"].update(
-        sourceType="file",
-        sad={"type": "single", "x": 100, "y": 0},
-        sigma={"type": "Flat square", "x": 1, "y": 1},
+        sourceType="phase space",
+        sad={"type": "triple", "x": 100, "y": 0},
+        sigma={"type": "Flat hexagon", "x": 1, "y": 1},
         divergence={"x": 1, "y": 1, "distanceToFocal": 50},
     )
     message = refusal(parse_project(ex1))
-    for item in ("a beam source file", "the beam SAD", "'Flat square'", "focal distance"):
+    for item in ("source type 'phase space'", "SAD type 'triple'", "'Flat hexagon'", "focal"):
         assert item in message
 
 
@@ -268,7 +274,7 @@ def test_unsupported_feature_is_a_conversion_error() -> None:
         (
             lambda p: p["beam"].update(direction=[0, 0, 0]),
             ConversionError,
-            "beam direction",
+            "beam: direction must not be the zero vector",
         ),
     ],
 )
@@ -278,3 +284,34 @@ def test_malformed_projects_are_refused_naming_the_item(
     change(ex1)
     with pytest.raises(error, match=named):
         parse_project(ex1)
+
+
+# --- materials: the library's density unless the project overrides it (issue 19) -----------
+
+
+def test_a_library_material_listed_with_a_stale_density_gets_the_library_density() -> None:
+    project = parse_project(air_gap(air_density=1.0))
+    air = next(zone for zone in project.zones if zone.name == "Vacuum_zone").material
+    assert (air.icru, air.density) == (104, 0.00120479)
+    assert project.zones[0].material.density == 1.0  # water, as listed and in the library
+
+
+def test_a_density_override_and_a_custom_material_are_the_project_s_own() -> None:
+    """The editor's customMaterial (a copy of the material with a new uuid the zone names,
+    without sanitizedName) is read, not refused as a material not in the project."""
+    project = custom_density(air_gap(air_density=1.0), "Water_phantom_zone", 1.2)
+    water = next(zone for zone in parse_project(project).zones if zone.name.startswith("Water"))
+    assert (water.material.uuid, water.material.icru, water.material.density) == (
+        CUSTOM_UUID, 276, 1.2,
+    )  # fmt: skip
+    overridden = air_gap(air_density=1.0)
+    overridden["zoneManager"]["zones"][1]["materialPropertiesOverrides"] = {"density": 0.002}
+    air = parse_project(overridden).zones[1].material
+    assert (air.icru, air.density) == (104, 0.002)
+
+
+def test_a_zone_naming_no_material_of_the_project_is_still_refused() -> None:
+    project = air_gap(air_density=1.0)
+    project["zoneManager"]["zones"][0]["materialUuid"] = "nowhere"
+    with pytest.raises(ConversionError, match="material 'nowhere' is not in the project"):
+        parse_project(project)

@@ -70,6 +70,7 @@ def slab_project(outputs: dict[str, tuple[str, list[dict[str, Any]]]]) -> Editor
          "unionOperations": [[{"mode": "union", "objectUuid": m}]]}
         for m in ("water", "bone")
     ]  # fmt: skip
+    zones[1]["materialPropertiesOverrides"] = {"density": 2.0}  # the library's bone is 1.85
     world = {**_box("world", (20, 20, 20), 0), "uuid": "w", "name": "World", "materialUuid": "air"}
     mesh = {"width": 2, "height": 2, "depth": 4, "xSegments": 2, "ySegments": 1, "zSegments": 2}
     ring = {"radius": 2, "innerRadius": 1, "depth": 2, "radialSegments": 1, "zSegments": 1}
@@ -277,6 +278,20 @@ def test_voxel_scoring_refuses_what_dose_and_let_cannot_give() -> None:
         estimators_from_voxels(project, grid, dose, let, 1)
     assert "the quantity 'Fluence' of output 'mesh'" in str(caught.value)
     assert "the filter 'Primaries' of quantity 'Dose_primaries'" in str(caught.value)
+
+
+def test_voxel_let_is_served_only_as_the_let_of_protons() -> None:
+    """Issue 19, item 6: the engine's LET is that of protons; a dLET for all particles (which
+    heavier fragments raise in SHIELD-HIT12A) is refused, saying what to ask for."""
+    project = slab_project({"axis": ("axis", [_quantity("Dose"), _quantity("dLET")])})
+    grid = voxelise(project, spacing=1)
+    dose, let = voxel_fields(grid)
+    with pytest.raises(UnsupportedFeature) as caught:
+        estimators_from_voxels(project, grid, dose, let, 1)
+    message = str(caught.value)
+    assert (
+        "quantity 'dLET' of output 'axis' without a filter for protons (Z == 1, A == 1)" in message
+    )
 
 
 # --- ex1 -------------------------------------------------------------------------------------

@@ -12,6 +12,14 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
+from support.sampled_geometry import (
+    OUTSIDE,
+    disagreements,
+    editor_materials,
+    gdml_materials,
+    points_around_figures,
+    sample_points,
+)
 
 from cyclotron.simulators.converters import ConversionError
 from cyclotron.simulators.converters.geant4 import GDML_FILE, MACRO_FILE, geant4_files
@@ -187,12 +195,14 @@ def _zone_project() -> Project:
     project["zoneManager"] = {
         "zones": [
             {
+                "uuid": "z-water",
                 "name": "Water",
                 "type": "BooleanZone",
                 "materialUuid": "m-water",
                 "unionOperations": water,
             },
             {
+                "uuid": "z-lead",
                 "name": "Lead",
                 "type": "BooleanZone",
                 "materialUuid": "m-lead",
@@ -200,6 +210,7 @@ def _zone_project() -> Project:
             },
         ],
         "worldZone": {
+            "uuid": "z-world",
             "name": "World Zone",
             "materialUuid": "m-hole",
             "geometryData": {
@@ -317,6 +328,15 @@ def test_child_figures_are_placed_with_position_and_rotation() -> None:
     np.testing.assert_allclose(placed, _editor_matrix([30, 45, 60]), atol=1e-9)
     nested = root.find("structure/volume[@name='logicPhantom']/physvol/volumeref")
     assert nested is not None and nested.get("ref") == "logicBall"
+    _places_what_the_editor_shows(project)
+
+
+def _places_what_the_editor_shows(project: Project) -> None:
+    """Read back as Geant4 reads GDML, every sampled point holds the editor's material."""
+    points = np.concatenate([sample_points(project, 20000), points_around_figures(project, 5000)])
+    reference = editor_materials(project, points)
+    read = gdml_materials(geant4_files(project)[GDML_FILE], points)
+    assert disagreements(reference, read, reference != OUTSIDE) == []
 
 
 def test_zones_become_boolean_solids_in_the_world_zone() -> None:
@@ -357,6 +377,7 @@ def test_zones_become_boolean_solids_in_the_world_zone() -> None:
     assert root.find("materials/material[@name='BlackHole']") is not None
     macro = geant4_files(_zone_project())[MACRO_FILE]
     assert "/score/filter/particle onlyProtons proton" in macro.splitlines()
+    _places_what_the_editor_shows(_zone_project())
 
 
 @pytest.mark.parametrize(
@@ -394,6 +415,24 @@ def test_a_density_override_defines_a_material_on_the_nist_one() -> None:
     density, fraction = custom.find("D"), custom.find("fraction")
     assert density is not None and density.get("value") == "1.05"
     assert fraction is not None and fraction.get("ref") == "G4_WATER"
+
+
+def test_the_editor_s_custom_material_and_stale_listed_densities() -> None:
+    """Issue 19, items 2 and 3: the editor's customMaterial (a new uuid, not in the material
+    list, no sanitizedName) with its density override; a listed density is never used."""
+    project = _zone_project()
+    for material in project["materialManager"]["materials"]:
+        material["density"] = 1.0  # lead listed at 1.0: still G4_Pb at Geant4's density
+    water = project["zoneManager"]["zones"][0]
+    custom = {"uuid": "regenerated", "icru": 276, "name": "WATER, LIQUID", "density": 1.0}
+    water.update(materialUuid="regenerated", customMaterial=custom)
+    water["materialPropertiesOverrides"] = {"density": 1.2}
+    root = _gdml(geant4_files(project))
+    refs = {
+        volume.get("name"): volume.find("materialref").get("ref")  # type: ignore[union-attr]
+        for volume in root.iter("volume")
+    }
+    assert refs["logicWater"] == "G4_WATER_density_1.2" and refs["logicLead"] == "G4_Pb"
 
 
 def test_filter_types_beyond_particles() -> None:
@@ -497,7 +536,7 @@ REFUSALS = [
         _set(f"{PHANTOM}.simulationMaterial", {"icru": 172, "name": "GLUCOSE"}),
         "'GLUCOSE' (ICRU 172)",
     ),
-    (_set(f"{PHANTOM}.geometryData.parameters.radius", 0), "figure 'Phantom': radius"),
+    (_set(f"{PHANTOM}.geometryData.parameters.radius", 0), "('Phantom'): radius must be positive"),
     (_second_top_level_figure, "figure 'Stray'"),
     (_set("figureManager.figures.0.geometryData.position", [0, 0, 1]), "world figure 'World'"),
     (_set("beam.particle", {"id": 99, "name": "Graviton"}), "'Graviton' (id 99)"),
@@ -515,7 +554,10 @@ REFUSALS = [
     (_set("detectorManager.detectors.0.name", "Depth dose"), "'Depth dose'"),
     (_set(f"{QUANTITY}.keyword", "dLET"), "keyword 'dLET'"),
     (
-        _set(f"{QUANTITY}.modifiers", [{"diffType": "E", "binsNumber": 10}]),
+        _set(
+            f"{QUANTITY}.modifiers",
+            [{"diffType": "E", "binsNumber": 10, "lowerLimit": 0, "upperLimit": 100}],
+        ),
         "quantity 'Dose': differential modifiers",
     ),
     (_set(f"{QUANTITY}.name", "FluenceProtons"), "two quantities"),
@@ -566,7 +608,7 @@ def test_what_geant4_cannot_take_is_refused_by_name(
         (_set("scoringManager.filters.0.rules.0.keyword", "GEN"), "filter 'onlyProtons': rule GEN"),
         (
             _set("zoneManager.zones.1.materialPropertiesOverrides", {"density": -2}),
-            "zone 'Lead': density -2",
+            "zone 2 ('Lead'): density must be at least 0, not -2",
         ),
     ],
 )
@@ -581,5 +623,5 @@ def test_zone_projects_refuse_by_name(mutate: Callable[[Project], None], named: 
 def test_a_malformed_project_is_a_conversion_error() -> None:
     project = _project()
     del project["beam"]
-    with pytest.raises(ConversionError, match="malformed editor project"):
+    with pytest.raises(ConversionError, match="the project: missing beam"):
         geant4_files(project)

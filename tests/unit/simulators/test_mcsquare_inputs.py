@@ -171,7 +171,7 @@ def test_plan_bdl_and_config_carry_the_beam_and_run_settings(tmp_path: Path) -> 
     assert settings["Dose_to_Water_conversion"] == "Disabled"
     plan = (tmp_path / "Plan.txt").read_text().splitlines()
     assert plan[plan.index("####Energy (MeV)") + 1] == "150.000000"
-    assert plan[-1] == "0.000000 0.000000 1.000000"
+    assert plan[-1] == "0.000000 0.000000 1.000000000"
     bdl = (tmp_path / "BDL.txt").read_text()
     assert bdl.startswith("--UPenn beam model (double gaussian)--")
     assert "Range Shifter" not in bdl and "RS_ID" not in bdl
@@ -179,6 +179,21 @@ def test_plan_bdl_and_config_carry_the_beam_and_run_settings(tmp_path: Path) -> 
     assert [float(r[0]) for r in rows] == [148.5, 151.5]
     assert all(float(r[2]) == pytest.approx(1.0) for r in rows)  # 1.5 MeV = 1 % of 150
     assert all(float(r[8]) == pytest.approx(4.0) for r in rows)  # sigma_x 4 mm along y'
+
+
+def test_the_let_run_stops_deuterons_and_alphas_where_they_are_born(tmp_path: Path) -> None:
+    """Issue 19, item 6: MCsquare's LET averaged over the deuterons and alphas it transports
+    (16.9 MeV/cm at ex1's entrance against 6.16 for protons); the run that gives the LET
+    deposits them on the spot, where MCsquare scores no LET, and the dose run keeps them."""
+
+    def settings(**options: bool) -> dict[str, str]:
+        config = inputs.prepare_run(tmp_path, _layered(), _beam((0, 0, 1)), 100, 1, **options)
+        return dict(line.split(None, 1) for line in config.read_text().splitlines())
+
+    full, protons = settings(), settings(heavy_secondaries=False)
+    for key in ("Simulate_Secondary_Deuterons", "Simulate_Secondary_Alphas"):
+        assert (full[key], protons[key]) == ("True", "False")
+    assert protons["Simulate_Nuclear_Interactions"] == "True"
 
 
 def test_prepare_run_refuses_what_mcsquare_cannot_run(tmp_path: Path) -> None:

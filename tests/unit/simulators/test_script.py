@@ -16,7 +16,8 @@ from cyclotron.simulators.script import ScriptSimulator
     [
         ("CYCLOTRON_PROGRESS 3/10", ProgressReport(3, 10)),
         ("  CYCLOTRON_PROGRESS 2.5 / 5  ", ProgressReport(2.5, 5)),
-        ("CYCLOTRON_PROGRESS 12/10", ProgressReport(10, 10)),
+        # past its total: a task counted in primaries ran more than its share (issue 19)
+        ("CYCLOTRON_PROGRESS 12/10", ProgressReport(12, 10)),
         ("CYCLOTRON_PROGRESS 1/0", None),
         ("progress 3/10", None),
         ("CYCLOTRON_PROGRESS 3/10 extra", None),

@@ -10,7 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from support.sampled_geometry import (
+    OUTSIDE,
+    editor_materials,
+    editor_zones,
+    points_around_figures,
+    sample_points,
+    shieldhit_materials,
+)
 
 from cyclotron.simulators.converters import ConversionError
 from cyclotron.simulators.converters.shieldhit import shieldhit_files
@@ -63,13 +72,35 @@ def test_example_list_matches_yaptide_example_map() -> None:
     assert sorted(listed) == SHIELDHIT_EXAMPLES
 
 
+def same_geometry(project: dict[str, Any], ours: dict[str, str], theirs: dict[str, str]) -> None:
+    """geo.dat and mat.dat of both give the same ICRU number at every sampled point of the
+    project's world (test_converter_geometry.py; body order, anchors, number formats aside)."""
+    points = np.concatenate([sample_points(project, 20000), points_around_figures(project, 3000)])
+    inside = editor_zones(project, points) >= 0
+    mine, reference = shieldhit_materials(ours, points), shieldhit_materials(theirs, points)
+    wrong = np.flatnonzero(inside & (mine != reference))
+    assert wrong.size == 0, [(points[i].tolist(), mine[i], reference[i]) for i in wrong[:5]]
+
+
+def same_as_the_editor(project: dict[str, Any], files: dict[str, str]) -> None:
+    """Every sampled point of the world holds the ICRU number the editor shows there."""
+    points = np.concatenate([sample_points(project, 20000), points_around_figures(project, 3000)])
+    reference = editor_materials(project, points)
+    read = shieldhit_materials(files, points)
+    inside = reference != OUTSIDE
+    wrong = np.flatnonzero(inside & (read != reference))
+    assert wrong.size == 0, [(points[i].tolist(), read[i], reference[i]) for i in wrong[:5]]
+
+
 @pytest.mark.parametrize("example", SHIELDHIT_EXAMPLES)
 def test_example_gives_yaptide_input_files(example: str) -> None:
     stored = load_example(example)["input"]
     files = shieldhit_files(stored["inputJson"])
     assert sorted(files) == sorted(stored["inputFiles"])
+    same_geometry(stored["inputJson"], files, stored["inputFiles"])
     for name in INPUT_FILES:
-        assert words(name, files[name]) == words(name, stored["inputFiles"][name]), name
+        if name != "geo.dat":  # compared above, by what it places where
+            assert words(name, files[name]) == words(name, stored["inputFiles"][name]), name
     assert info_data(files["info.json"]) == info_data(stored["inputFiles"]["info.json"])
     json.loads(files["info.json"])  # ours is real JSON
     for name in set(files) - {*INPUT_FILES, "info.json"}:  # beam source, modulator files
@@ -84,16 +115,15 @@ def test_example_nstat_is_the_whole_job(example: str) -> None:
 
 
 def test_common_example_converts_with_box_geometry_and_flat_beam() -> None:
-    files = shieldhit_files(load_example("ex6.json")["input"]["inputJson"])
-    beam, geo = words("beam.dat", files["beam.dat"]), words("geo.dat", files["geo.dat"])
+    project = load_example("ex6.json")["input"]["inputJson"]
+    files = shieldhit_files(project)
+    beam = words("beam.dat", files["beam.dat"])
     assert beam[beam.index("BEAMSIGMA") :][:3] == ["BEAMSIGMA", "1.0", "-3"]
     assert beam[beam.index("BEAMSAD") :][:3] == ["BEAMSAD", "200", "256"]
-    assert geo[geo.index("BOX") :][:14] == ["BOX", "1", "-5.0", "-5.0", "-6.0", "10.0"] + [
-        "0.0", "0.0", "0.0", "10.0", "0.0", "0.0", "0.0", "12.0"
-    ]  # fmt: skip
-    # The world is air, so a black-hole shell 1 cm thick wraps it: body 6, zone 6.
-    assert geo[geo.index("006") :][:3] == ["006", "-5", "+6"]
-    assert geo[-6:] == ["2", "3", "1", "2", "2", "0"]
+    same_as_the_editor(project, files)
+    # The world (11 × 11 × 13.2 cm) is air, so a black-hole shell 1 cm thick wraps it.
+    beyond = np.array([[0.0, 0.0, 7.0], [6.0, 0.0, 0.0], [0.0, 0.0, 8.0]])
+    assert shieldhit_materials(files, beyond).tolist() == ["0", "0", OUTSIDE]
 
 
 # --- a small project, changed feature by feature ---------------------------------------------
@@ -179,20 +209,11 @@ def section(text: str, name: str, keyword: str, length: int) -> list[str]:
 
 def test_small_project_geometry_media_and_beam() -> None:
     files = converted()
-    assert words("geo.dat", files["geo.dat"]) == [
-        "0", "0", "Small", "test",
-        "BOX", "1", "0.0", "0.0", "0.0", "2.0", "0.0", "0.0",
-        "0.0", "4.0", "0.0", "0.0", "0.0", "6.0",
-        "SPH", "2", "0.0", "0.0", "0.0", "20.0",
-        "SPH", "3", "0.0", "0.0", "0.0", "21.0",  # black-hole shell around an air world
-        "END",
-        "001", "+1",
-        "002", "+2", "-1",
-        "003", "+3", "-2",
-        "END",
-        "1", "2", "3",
-        "1", "2", "0",
-    ]  # fmt: skip
+    assert words("geo.dat", files["geo.dat"])[:4] == ["0", "0", "Small", "test"]
+    same_as_the_editor(base_project(), files)
+    # a black-hole shell 1 cm thick around the air world (a sphere of radius 20)
+    beyond = np.array([[0.0, 0.0, 20.5], [0.0, 0.0, 21.5]])
+    assert shieldhit_materials(files, beyond).tolist() == ["0", OUTSIDE]
     media = ["MEDIUM", "1", "ICRU", "276", "END", "MEDIUM", "2", "ICRU", "104", "END"]
     assert words("mat.dat", files["mat.dat"]) == media
     assert words("beam.dat", files["beam.dat"]) == [
@@ -215,17 +236,19 @@ def test_rotated_cylinder_follows_the_editor_euler_order() -> None:
         project["figureManager"]["figures"] = [
             figure("box", "HollowCylinderGeometry", {"radius": 1, "depth": 10, "innerRadius": 0},
                    rotation=[90, 0, 0]),
-            figure("tilted", "HollowCylinderGeometry", {"radius": 1, "depth": 10}, [0, 0, 30],
+            figure("tilted", "HollowCylinderGeometry", {"radius": 1, "depth": 10}, [0, 0, 10],
                    rotation=[90, 90, 0]),
         ]  # fmt: skip
 
-    geo = converted(cylinders)["geo.dat"]
-    assert section(geo, "geo.dat", "RCC", 9) == [
-        "RCC", "1", "0.0", "5.0", "0.0", "0.0", "-10.0", "0.0", "1.0"
-    ]  # fmt: skip
-    # three.js order XYZ turns about z, then y, then x: the axis ends up along +x.
-    second = words("geo.dat", geo)[words("geo.dat", geo).index("2") :][:8]
-    assert second == ["2", "-5.0", "0.0", "30.0", "10.0", "0.0", "0.0", "1.0"]
+    project = base_project()
+    cylinders(project)
+    project["zoneManager"]["zones"].append(zone("rod", "water", [("union", "tilted")]))
+    files = shieldhit_files(project)
+    # three.js order XYZ turns about z, then y, then x: the second's axis ends up along +x;
+    # both are centred on their positions (test_converter_geometry.py).
+    same_as_the_editor(project, files)
+    points = np.array([[0.0, 4.9, 0.0], [0.0, 5.1, 0.0], [4.9, 0.0, 10.0], [5.1, 0.0, 10.0]])
+    assert shieldhit_materials(files, points).tolist() == ["276", "104", "276", "104"]
 
 
 def test_union_intersection_and_overlapping_world_parts() -> None:
@@ -239,11 +262,13 @@ def test_union_intersection_and_overlapping_world_parts() -> None:
         project["zoneManager"]["zones"] = [zone("lens", "water", *groups)]
         project["zoneManager"]["worldZone"]["materialUuid"] = "hole"
 
-    geo = words("geo.dat", converted(lens)["geo.dat"])
-    zones = geo[geo.index("END") + 1 : len(geo) - geo[::-1].index("END") - 1]
+    project = base_project()
+    lens(project)
+    files = shieldhit_files(project)
     # World minus (a and b) minus c is (W - a - c) or (W - b - c): the parts overlap, so they
-    # stay one zone joined by OR instead of two overlapping zones.
-    assert zones == ["001", "+1", "+2OR", "+3", "002", "+4", "-3", "-1OR", "+4", "-3", "-2"]
+    # stay one zone joined by OR (the reader refuses overlapping zones).
+    same_as_the_editor(project, files)
+    geo = words("geo.dat", files["geo.dat"])
     assert geo[-4:] == ["1", "2", "1", "0"]
 
 
@@ -297,6 +322,26 @@ def test_density_override_becomes_its_own_medium() -> None:
         phantom = project["zoneManager"]["zones"][0]
         custom = {**material("dense", 276), "originalMaterialUuid": "water"}
         phantom.update(materialUuid="dense", customMaterial=custom)
+        phantom["materialPropertiesOverrides"] = {"density": 1.2}
+
+    files = converted(dense)
+    assert words("mat.dat", files["mat.dat"]) == [
+        "MEDIUM", "1", "ICRU", "276", "END", "MEDIUM", "2", "ICRU", "104", "END",
+        "MEDIUM", "3", "ICRU", "276", "RHO", "1.2", "END",
+    ]  # fmt: skip
+    assert words("geo.dat", files["geo.dat"])[-3:] == ["3", "2", "0"]
+
+
+def test_the_editor_s_custom_material_without_sanitized_name() -> None:
+    """Issue 19, item 3: the editor's customMaterial may lack sanitizedName (it failed with
+    KeyError 'sanitizedName'); a listed material's stale density is never written (SHIELD-HIT12A
+    takes its own), only the zone's override is."""
+
+    def dense(project: dict[str, Any]) -> None:
+        project["materialManager"]["materials"][1]["density"] = 1.0  # AIR, stale
+        phantom = project["zoneManager"]["zones"][0]
+        custom = {"uuid": "regenerated", "name": "WATER, LIQUID", "icru": 276, "density": 1.0}
+        phantom.update(materialUuid="regenerated", customMaterial=custom)
         phantom["materialPropertiesOverrides"] = {"density": 1.2}
 
     files = converted(dense)
@@ -457,7 +502,7 @@ def malformed(project: dict[str, Any]) -> None:
         (no_world, "no world zone"),
         (no_primaries, "numberOfParticles"),
         (energy_unit, "energy unit 'GeV'"),
-        (malformed, "malformed editor project (KeyError: 'energy')"),
+        (malformed, "beam: missing energy"),
     ],
 )
 def test_unsupported_items_are_refused_by_name(

@@ -20,6 +20,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.sampled_geometry import (
+    OUTSIDE,
+    disagreements,
+    editor_materials,
+    points_around_figures,
+    sample_points,
+    topas_materials,
+)
 
 from cyclotron.simulators.converters import ConversionError
 from cyclotron.simulators.converters.topas import CONFIG_FILE, topas_files
@@ -567,6 +575,32 @@ def test_rotated_nested_figures_sit_where_the_editor_shows_them() -> None:
     check_zones(project, parameters)
     assert parameters["ge/ball/type"] == "TsSphere"
     assert parameters["ge/rod/material"] == "G4_Pb"
+    # Read back as TOPAS nests and turns its components, every sampled point holds the
+    # material the editor shows there (test_converter_geometry.py).
+    points = np.concatenate([sample_points(project, 20000), points_around_figures(project, 5000)])
+    reference = editor_materials(project, points)
+    read = topas_materials(topas_files(project)[CONFIG_FILE], points)
+    assert disagreements(reference, read, reference != OUTSIDE) == []
+
+
+def test_materials_take_geant4_s_density_unless_the_zone_overrides_it() -> None:
+    """Issue 19, items 2 and 3: AIR and lead listed at stale densities are G4_AIR and G4_Pb;
+    the editor's customMaterial (a new uuid, no sanitizedName) is read, at a density TOPAS
+    has, and refused by its density when TOPAS cannot set it."""
+    project = scene()
+    for material in project["materialManager"]["materials"]:
+        if material["name"] in ("air", "lead"):
+            material["density"] = 1.0
+    rod = project["zoneManager"]["zones"][1]
+    custom = {"uuid": "regenerated", "name": "lead", "icru": 82, "density": 1.0}
+    rod.update(materialUuid="regenerated", customMaterial=custom)
+    rod["materialPropertiesOverrides"] = {"density": 11.35}
+    parameters = convert(project)
+    assert parameters["ge/rod/material"] == "G4_Pb"
+    assert parameters["ge/worldzone/material"] == "G4_AIR"
+    rod["materialPropertiesOverrides"] = {"density": 12.0}
+    with pytest.raises(ConversionError, match="density 12.0 g/cm3 but G4_Pb"):
+        convert(project)
 
 
 def test_the_scoring_grid_keeps_its_rotation_and_bins() -> None:
@@ -684,7 +718,11 @@ REFUSED: list[tuple[str, Change, str]] = [
         "Rod.*no zone is made of",
     ),
     ("unknown material", _set("materialManager.materials.0.icru", 9999), "ICRU 9999"),
-    ("wrong density", _set("materialManager.materials.0.density", 1.2), "density 1.2"),
+    (
+        "density override",
+        _set("zoneManager.zones.0.materialPropertiesOverrides", {"density": 1.2}),
+        "density 1.2",
+    ),
     (
         "black hole zone",
         _set("zoneManager.zones.1.materialUuid", "mat-black hole"),

@@ -1,98 +1,76 @@
 """The numba kernel of the ``builtin`` engine: proton histories through a voxel grid.
 
-A history is a primary and the secondary protons its nonelastic events emit, kept on a
-small stack. Each step is limited by a fraction of the residual range (between a minimum
-and a maximum length), by the next nonelastic event and by the next change of zone along
-the voxel grid (voxels of the same zone are crossed without stopping); it loses the CSDA
-energy of its length plus Bohr straggling, then turns by the scattering power of its mid
-energy (with the correlated lateral shift where that stays in the zone). Every step writes
-one record. The kernel stops when the record buffer is full, even within a history: the
-particle in flight goes back on the stack and the next call carries on from there.
-
-The random numbers are xoshiro256+ with the state held by the caller, so a run depends on
-its seed alone.
-
-Every function is compiled without numba's reference counting (``_nrt=False``): nothing is
-allocated here, and the atomic reference counts of the arrays passed around took about a
-third of the time (perf, numba 0.68).
+A history is a primary and the secondary protons of its nuclear events, kept on a small
+stack. Each step is limited by a fraction of the residual range (between a minimum and a
+maximum length), by the next nuclear event (nonelastic, or elastic on a nucleus or on
+hydrogen: events.py, nuclear.py) and by the next change of zone along the voxel grid
+(voxels of the same zone are crossed without stopping); it loses the CSDA energy of its
+length plus Bohr straggling, then turns by the scattering power of its mid energy (with the
+correlated lateral shift where that stays in the zone). Every step writes one record at a
+point uniform along it, with the stopping power at its mid energy as the LET its deposit and
+its length weigh (on the step that stops the particle, whose LET rises tenfold along it, the
+dose- and the track-averaged stopping power instead); a step that ends in a nuclear event
+writes a second, of no length, with the event's local energy at the event's point. The
+kernel stops when the record buffer is full, even within a history: the particle in flight
+goes back on the stack and the next call carries on from there. Primaries start as
+source.py draws them; the particle layout and random numbers are in particles.py.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from statistics import NormalDist
-from typing import Any, TypeVar, cast
 
 import numpy as np
-from numba import njit
 
-from cyclotron.simulators.builtin.physics import (
-    NUCLEAR_LOCAL_FRACTION,
-    NUCLEAR_SECONDARY_EXPONENT,
-    bohr_variance,
-    scattering_power,
+from cyclotron.simulators.builtin.events import elastic as _elastic
+from cyclotron.simulators.builtin.events import nonelastic as _nonelastic
+from cyclotron.simulators.builtin.particles import (
+    BEAM,
+    BIRTH,
+    BLACK_HOLE,
+    DEPOSITED,
+    ENERGY,
+    ESCAPED,
+    FIRST,
+    FLOAT_ROWS,
+    GENERATION,
+    INT_ROWS,
+    MATTER,
+    MFP,
+    NEUTRAL,
+    NUDGE,
+    SHAPE_CIRCLE,
+    SHAPE_GAUSSIAN,
+    SHAPE_SQUARE,
+    STACK_DEPTH,
+    STACK_SIZE,
+    STARTED,
+    STATE_SIZE,
+    UX,
+    UY,
+    UZ,
+    VACUUM,
+    Arrays,
+    X,
+    Y,
+    Z,
 )
+from cyclotron.simulators.builtin.particles import compiled as _compiled
+from cyclotron.simulators.builtin.particles import copy_state as _copy_state
+from cyclotron.simulators.builtin.particles import frame as _frame
+from cyclotron.simulators.builtin.particles import gauss as _gauss
+from cyclotron.simulators.builtin.particles import inlined as _inlined
+from cyclotron.simulators.builtin.particles import move as _move
+from cyclotron.simulators.builtin.particles import push as _push
+from cyclotron.simulators.builtin.particles import uniform as _uniform
+from cyclotron.simulators.builtin.physics import bohr_variance, scattering_power
+from cyclotron.simulators.builtin.source import start_primary as _start_primary
 
-# Particle state on the stack: position, direction, energy, energy at birth, mean free paths
-# left to the next nonelastic event, generation.
-X, Y, Z, UX, UY, UZ, ENERGY, BIRTH, MFP, GENERATION = range(10)
-STATE_SIZE = 10
-# Record rows: floats (x, y, z, edep, length, energy, let) and ints (zone, generation).
-FLOAT_ROWS = 7
-INT_ROWS = 2
-# Ledger entries (MeV): deposited, left the world or absorbed by a black hole, carried off
-# by neutral secondaries of nonelastic events, and the kinetic energy of the beam.
-DEPOSITED, ESCAPED, NEUTRAL, BEAM = range(4)
-# Counters kept between calls: stack depth, primaries started.
-STACK_DEPTH, STARTED = range(2)
-MATTER, VACUUM, BLACK_HOLE = range(3)
-NUDGE = 1e-7  # cm: how far past a zone boundary a crossing step ends
-STACK_SIZE = 64
-
-# Quantiles of the standard normal distribution at (i + ½)/N: Gaussian numbers come from one
-# uniform by linear interpolation in it (tails cut at ±3.8σ, which changes σ by < 0.1 %).
-_NORMAL_QUANTILES = np.array([NormalDist().inv_cdf((i + 0.5) / 8192) for i in range(8192)])
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _compiled(function: F) -> F:
-    """Compile with numba, cached on disk, without reference counting (see above)."""
-    return cast(F, njit(_nrt=False, cache=True)(function))  # type: ignore[call-overload]
-
-
-def _inlined(function: F) -> F:
-    """Like ``_compiled``, and inlined by numba into its callers (the per-step work)."""
-    compiled = njit(_nrt=False, cache=True, inline="always")  # type: ignore[call-overload]
-    return cast(F, compiled(function))
-
-
-#: The grid, media and tables as the kernel takes them (tuples of arrays, see transport.py).
-Arrays = tuple[Any, ...]
-
-
-@_compiled
-def _uniform(rng: np.ndarray) -> float:
-    """A uniform double in (0, 1) from xoshiro256+."""
-    result = rng[0] + rng[3]
-    t = rng[1] << np.uint64(17)
-    rng[2] ^= rng[0]
-    rng[3] ^= rng[1]
-    rng[1] ^= rng[2]
-    rng[0] ^= rng[3]
-    rng[2] ^= t
-    rng[3] = (rng[3] << np.uint64(45)) | (rng[3] >> np.uint64(19))
-    return (float(result >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
-
-
-@_compiled
-def _gauss(rng: np.ndarray) -> float:
-    """A standard normal number (inverse of the tabulated distribution function)."""
-    x = _uniform(rng) * _NORMAL_QUANTILES.size - 0.5
-    i = min(max(int(x), 0), _NORMAL_QUANTILES.size - 2)
-    f = min(max(x - i, 0.0), 1.0)
-    return float(_NORMAL_QUANTILES[i] * (1.0 - f) + _NORMAL_QUANTILES[i + 1] * f)
+__all__ = [
+    "BEAM", "BLACK_HOLE", "DEPOSITED", "ESCAPED", "FLOAT_ROWS", "INT_ROWS", "MATTER",
+    "NEUTRAL", "SHAPE_CIRCLE", "SHAPE_GAUSSIAN", "SHAPE_SQUARE", "STACK_SIZE", "STATE_SIZE",
+    "VACUUM", "Arrays", "run_batch",
+]  # fmt: skip
 
 
 @_compiled
@@ -168,27 +146,6 @@ def _zone_change(grid: Arrays, p: np.ndarray, ijk: Arrays, zone: int, limit: flo
             return t
 
 
-@_compiled
-def _move(p: np.ndarray, distance: float) -> None:
-    """Move ``p`` by ``distance`` along its direction."""
-    p[X] += distance * p[UX]
-    p[Y] += distance * p[UY]
-    p[Z] += distance * p[UZ]
-
-
-@_compiled
-def _frame(p: np.ndarray) -> tuple[float, float, float, float, float, float]:
-    """Two unit vectors perpendicular to the direction of ``p`` and to each other."""
-    ux, uy, uz = p[UX], p[UY], p[UZ]
-    if abs(uz) < 0.9:
-        norm = math.sqrt(ux * ux + uy * uy)
-        ax, ay, az = -uy / norm, ux / norm, 0.0
-    else:
-        norm = math.sqrt(uy * uy + uz * uz)
-        ax, ay, az = 0.0, -uz / norm, uy / norm
-    return ax, ay, az, uy * az - uz * ay, uz * ax - ux * az, ux * ay - uy * ax
-
-
 @_inlined
 def _scatter(
     grid: Arrays, p: np.ndarray, zone: int, theta0: float, length: float, shift: bool,
@@ -218,73 +175,40 @@ def _scatter(
     p[UX], p[UY], p[UZ] = nx / norm, ny / norm, nz / norm
 
 
-@_compiled
-def _copy_state(destination: np.ndarray, source: np.ndarray) -> None:
-    """Copy one particle state (element by element: no temporary array)."""
-    for a in range(STATE_SIZE):
-        destination[a] = source[a]
-
-
-@_compiled
-def _push(stack: np.ndarray, counters: np.ndarray, p: np.ndarray) -> bool:
-    """Put a particle on the stack; False when the stack is full."""
-    depth = counters[STACK_DEPTH]
-    if depth >= stack.shape[0]:
-        return False
-    _copy_state(stack[depth], p)
-    counters[STACK_DEPTH] = depth + 1
-    return True
-
-
-@_compiled
-def _nonelastic(
-    p: np.ndarray, stack: np.ndarray, counters: np.ndarray, rng: np.ndarray
-) -> tuple[float, float]:
-    """A nonelastic event ends the proton of ``p``; returns the energy deposited on the spot
-    and the energy that leaves as neutral particles.
-
-    One secondary proton goes on the stack (see physics.NUCLEAR_*); what neither it nor the
-    local deposit takes leaves as neutral particles.
-    """
-    energy = p[ENERGY]
-    local = NUCLEAR_LOCAL_FRACTION * energy
-    secondary = (energy - local) * _uniform(rng) ** NUCLEAR_SECONDARY_EXPONENT
-    cos_t = math.sqrt(secondary / energy)
-    sin_t = math.sqrt(max(0.0, 1.0 - cos_t * cos_t))
-    phi = 2.0 * math.pi * _uniform(rng)
-    ax, ay, az, bx, by, bz = _frame(p)
-    c, s = sin_t * math.cos(phi), sin_t * math.sin(phi)
-    neutral = energy - local - secondary
-    depth = counters[STACK_DEPTH]
-    if depth >= stack.shape[0]:
-        return local + secondary, neutral
-    q = stack[depth]
-    _copy_state(q, p)
-    q[UX] = cos_t * p[UX] + c * ax + s * bx
-    q[UY] = cos_t * p[UY] + c * ay + s * by
-    q[UZ] = cos_t * p[UZ] + c * az + s * bz
-    q[ENERGY] = secondary
-    q[BIRTH] = secondary
-    q[MFP] = -math.log(_uniform(rng))
-    q[GENERATION] = p[GENERATION] + 1.0
-    counters[STACK_DEPTH] = depth + 1
-    return local, neutral
+@_inlined
+def _cross_sections(tables: Arrays, m: int, log_e: float) -> tuple[float, float, float, float]:
+    """Nonelastic, nucleus-elastic and p + p elastic cross-sections per mass (cm²/g) of
+    medium ``m``, and their sum."""
+    nonelastic = _lookup(tables[2], m, tables[6], tables[7], log_e)
+    elastic = _lookup(tables[9], m, tables[6], tables[7], log_e)
+    proton = _lookup(tables[10], m, tables[6], tables[7], log_e)
+    return nonelastic, elastic, proton, nonelastic + elastic + proton
 
 
 @_inlined
 def _step_length(
-    tables: Arrays, steps: np.ndarray, p: np.ndarray, m: int, density: float
-) -> tuple[float, float, float, bool, bool]:
+    tables: Arrays, steps: np.ndarray, p: np.ndarray, m: int, density: float,
+    rng: np.ndarray,
+) -> tuple[float, float, float, bool, bool]:  # fmt: skip
     """Length, range (g/cm²) and 1/λ (1/cm) of the next step, and whether it ends the range
-    or at a nonelastic event (before looking at zone boundaries)."""
+    or at a nonelastic event (before looking at zone boundaries).
+
+    A particle's first step in a zone is a uniform fraction of the usual length, so that the
+    steps of different histories do not begin at the same depths: a step's deposit is scored
+    at a point uniform along it while the stopping power rises along it, which, with every
+    history's steps in phase, drew a saw-tooth with the step length's period.
+    """
     log_e = math.log(p[ENERGY])
     mass_range = _lookup(tables[1], m, tables[6], tables[7], log_e)
     residual = mass_range / density
     length = min(max(steps[0] * residual, steps[1]), steps[2])
+    if p[FIRST] != 0.0:
+        length *= _uniform(rng)
+        p[FIRST] = 0.0
     final = length >= residual
     if final:
         length = residual
-    sigma = _lookup(tables[2], m, tables[6], tables[7], log_e) * density
+    sigma = _cross_sections(tables, m, log_e)[3] * density
     if p[MFP] < length * sigma:
         return p[MFP] / sigma, mass_range, sigma, False, True
     return length, mass_range, sigma, final, False
@@ -293,9 +217,10 @@ def _step_length(
 @_inlined
 def _record(
     floats: np.ndarray, ints: np.ndarray, n: int, p: np.ndarray, length: float,
-    values: tuple[float, float, float], zone: int, rng: np.ndarray,
+    values: tuple[float, float, float, float], zone: int, rng: np.ndarray,
 ) -> None:  # fmt: skip
-    """Write step ``n``: a point uniform along it, then (edep, energy, let), zone, generation."""
+    """Write step ``n``: a point uniform along it, then (edep, energy, let, track_let), zone,
+    generation."""
     t = length * _uniform(rng)
     floats[0, n] = p[X] + t * p[UX]
     floats[1, n] = p[Y] + t * p[UY]
@@ -304,8 +229,88 @@ def _record(
     floats[4, n] = length
     floats[5, n] = values[1]
     floats[6, n] = values[2]
+    floats[7, n] = values[3]
     ints[0, n] = zone
     ints[1, n] = int(p[GENERATION])
+
+
+@_inlined
+def _deposit(
+    floats: np.ndarray, ints: np.ndarray, n: int, p: np.ndarray, edep: float,
+    values: tuple[float, float], zone: int,
+) -> None:  # fmt: skip
+    """Write record ``n``: ``edep`` deposited at the point of ``p``, no track length."""
+    floats[0, n] = p[X]
+    floats[1, n] = p[Y]
+    floats[2, n] = p[Z]
+    floats[3, n] = edep
+    floats[4, n] = 0.0
+    floats[5, n] = values[0]
+    floats[6, n] = values[1]
+    floats[7, n] = values[1]
+    ints[0, n] = zone
+    ints[1, n] = int(p[GENERATION])
+
+
+@_inlined
+def _final_let(tables: Arrays, m: int, density: float, energy: float) -> float:
+    """Dose-averaged LET (keV/µm) of a proton that stops in one step from ``energy``.
+
+    Σ S·dE / Σ dE over its whole remaining energy, ∫₀ᴱ S dE' / E from the tabulated integral:
+    the stopping power at one energy of such a step, whose LET rises tenfold along it, gave
+    the Bragg peak's dose about two thirds of its dose-averaged LET.
+    """
+    log_e = math.log(energy)
+    integral = _lookup(tables[8], m, tables[6], tables[7], log_e)
+    if log_e < tables[6]:  # below the grid, S ∝ E^-0.5: the integral goes as √E
+        integral *= math.sqrt(math.exp(log_e - tables[6]))
+    return 0.1 * density * integral / energy
+
+
+@_inlined
+def _loss(
+    media: Arrays, tables: Arrays, p: np.ndarray, m: int, lengths: tuple[float, float],
+    final: bool, rng: np.ndarray,
+) -> tuple[float, float, float, float]:  # fmt: skip
+    """Energy lost on a step of ``lengths`` (cm, and the range before it in g/cm²), the mid
+    energy, and the LET its deposit and its length weigh.
+
+    The stopping power at the recorded energy (StepBatch's contract), not the step's mean
+    loss per length, which departs from it by a percent on centimetre steps; but a step that
+    stops the proton takes its averages over the whole of its rising LET.
+    """
+    length, mass_range = lengths
+    density = media[1][m]
+    loss = p[ENERGY]
+    if final:
+        e_mid = _energy_at_range(tables, m, 0.5 * mass_range)
+    else:
+        loss -= _energy_at_range(tables, m, mass_range - length * density)
+        e_mid = p[ENERGY] - 0.5 * loss
+    let = 0.1 * density * _lookup(tables[0], m, tables[6], tables[7], math.log(e_mid))
+    track_let = let
+    if final:
+        let, track_let = _final_let(tables, m, density, loss), 0.1 * loss / length
+    else:
+        spread = math.sqrt(bohr_variance(media[2][m], density, e_mid, length))
+        loss = min(max(loss + spread * _gauss(rng), 0.0), p[ENERGY])
+    return loss, e_mid, let, track_let
+
+
+@_inlined
+def _nuclear_event(
+    p: np.ndarray, pick: float, kinds: tuple[float, float, float, float], stack: np.ndarray,
+    counters: np.ndarray, rng: np.ndarray, ledger: np.ndarray,
+) -> tuple[float, bool]:  # fmt: skip
+    """The event ``pick`` (uniform in the total cross-section ``kinds[3]``) chooses: a
+    nonelastic one ends the proton, an elastic one turns it. Returns the energy deposited
+    at the event and whether the proton goes on."""
+    if pick < kinds[0]:
+        local, neutral = _nonelastic(p, stack, counters, rng)
+        ledger[NEUTRAL] += neutral
+        return local, False
+    local = _elastic(p, pick >= kinds[0] + kinds[1], stack, counters, rng)
+    return local, p[ENERGY] > 0.0
 
 
 @_inlined
@@ -322,94 +327,45 @@ def _step(
         return n, False
     if media[0][m] == VACUUM:
         _move(p, _zone_change(grid, p, (i, j, k), zone, np.inf) + NUDGE)
+        p[FIRST] = 1.0
         return n, True
     density = media[1][m]
-    length, mass_range, sigma, final, nuclear = _step_length(tables, steps, p, m, density)
+    length, mass_range, sigma, final, nuclear = _step_length(tables, steps, p, m, density, rng)
     boundary = _zone_change(grid, p, (i, j, k), zone, length)
     crossing = boundary < length
     if crossing:
         length, final, nuclear = boundary, False, False
-    loss = p[ENERGY]
-    if final:
-        e_mid = _energy_at_range(tables, m, 0.5 * mass_range)
-    else:
-        loss -= _energy_at_range(tables, m, mass_range - length * density)
-        e_mid = p[ENERGY] - 0.5 * loss
-    # The stopping power at the recorded energy (StepBatch's contract), not the step's mean
-    # loss per length, which departs from it by a percent on centimetre steps.
-    let = 0.1 * density * _lookup(tables[0], m, tables[6], tables[7], math.log(e_mid))
-    if not final:
-        spread = math.sqrt(bohr_variance(media[2][m], density, e_mid, length))
-        loss = min(max(loss + spread * _gauss(rng), 0.0), p[ENERGY])
-    _record(floats, ints, n, p, length, (loss, e_mid, let), zone, rng)
+    loss, e_mid, let, track_let = _loss(media, tables, p, m, (length, mass_range), final, rng)
+    _record(floats, ints, n, p, length, (loss, e_mid, let, track_let), zone, rng)
     ledger[DEPOSITED] += loss
     p[MFP] = 0.0 if nuclear else p[MFP] - length * sigma
     _move(p, length + (NUDGE if crossing else 0.0))
+    if crossing:
+        p[FIRST] = 1.0
     p[ENERGY] -= loss
     if p[ENERGY] <= 0.0:
         return n + 1, False
-    if nuclear:
-        local, neutral = _nonelastic(p, stack, counters, rng)
-        floats[3, n] += local
-        ledger[DEPOSITED] += local
-        ledger[NEUTRAL] += neutral
-        return n + 1, False
     theta0 = math.sqrt(scattering_power(e_mid, p[BIRTH], media[3][m]) * length)
+    if nuclear:
+        # The event's local energy goes where the event is, in a record of its own: scored
+        # with the step's uniform point, it repeated the step length as a saw-tooth in depth.
+        # Which event it is goes by the cross-sections at the step's start.
+        kinds = _cross_sections(tables, m, math.log(p[ENERGY] + loss))
+        pick = _uniform(rng) * kinds[3]
+        if pick >= kinds[0]:  # elastic: the step's multiple scattering comes first
+            _scatter(grid, p, zone, theta0, length, False, rng)
+        local, alive = _nuclear_event(p, pick, kinds, stack, counters, rng, ledger)
+        _deposit(floats, ints, n + 1, p, local, (e_mid, let), zone)
+        ledger[DEPOSITED] += local
+        return n + 2, alive
     _scatter(grid, p, zone, theta0, length, not crossing, rng)
     return n + 1, True
 
 
 @_compiled
-def _enter(grid: Arrays, p: np.ndarray) -> bool:
-    """Move ``p`` along its direction into the grid's box; False when it never gets there."""
-    zones, origin, spacing = grid[0], grid[1], grid[2]
-    t_in, t_out = 0.0, np.inf
-    for a in range(3):
-        low, high = origin[a], origin[a] + zones.shape[a] * spacing[a]
-        u = p[UX + a]
-        if u == 0.0:
-            if p[a] < low or p[a] >= high:
-                return False
-            continue
-        t1, t2 = (low - p[a]) / u, (high - p[a]) / u
-        t_in = max(t_in, min(t1, t2))
-        t_out = min(t_out, max(t1, t2))
-    if t_in >= t_out:
-        return False
-    if t_in > 0.0:
-        _move(p, t_in + NUDGE)
-    return True
-
-
-@_compiled
-def _start_primary(
-    grid: Arrays, beam: np.ndarray, rng: np.ndarray, stack: np.ndarray,
-    counters: np.ndarray, ledger: np.ndarray,
-) -> None:  # fmt: skip
-    """Sample a primary from the beam (see transport.beam_array) onto the (empty) stack."""
-    p = stack[0]
-    p[GENERATION] = 0.0
-    g1, g2, g3, g4, g5 = _gauss(rng), _gauss(rng), _gauss(rng), _gauss(rng), _gauss(rng)
-    energy = max(beam[0] + beam[1] * g5, 1e-3)
-    ledger[BEAM] += energy
-    for a in range(3):
-        p[a] = beam[2 + a] + beam[14] * g1 * beam[8 + a] + beam[15] * g2 * beam[11 + a]
-        p[UX + a] = beam[5 + a] + beam[16] * g3 * beam[8 + a] + beam[17] * g4 * beam[11 + a]
-    norm = math.sqrt(p[UX] ** 2 + p[UY] ** 2 + p[UZ] ** 2)
-    p[UX], p[UY], p[UZ] = p[UX] / norm, p[UY] / norm, p[UZ] / norm
-    p[ENERGY] = energy
-    p[BIRTH] = energy
-    p[MFP] = -math.log(_uniform(rng))
-    if not _enter(grid, p):
-        ledger[ESCAPED] += energy
-        return
-    counters[STACK_DEPTH] = 1
-
-
-@_compiled
 def run_batch(
     grid: Arrays, media: Arrays, tables: Arrays, steps: np.ndarray, beam: np.ndarray,
-    primaries: int, rng: np.ndarray, stack: np.ndarray, counters: np.ndarray,
+    spots: np.ndarray, primaries: int, rng: np.ndarray, stack: np.ndarray, counters: np.ndarray,
     ledger: np.ndarray, floats: np.ndarray, ints: np.ndarray, p: np.ndarray,
 ) -> tuple[int, int]:  # fmt: skip
     """Transport until ``primaries`` have started and finished or the buffers are full.
@@ -419,13 +375,13 @@ def run_batch(
     """
     n = 0
     completed = 0
-    capacity = floats.shape[1]
+    capacity = floats.shape[1] - 1  # a step writes up to two records
     while True:
         if counters[STACK_DEPTH] == 0:
             if counters[STARTED] >= primaries:
                 return n, completed
             counters[STARTED] += 1
-            _start_primary(grid, beam, rng, stack, counters, ledger)
+            _start_primary(grid, beam, spots, rng, stack, counters, ledger)
             if counters[STACK_DEPTH] == 0:
                 completed += 1
             continue

@@ -7,8 +7,8 @@
 - Multiple Coulomb scattering: Gottschalk's (2010) differential Highland scattering power
   T_dH = f_dH(pv, p₁v₁) (15 MeV / pv)² ρ / X_S, p₁v₁ being the particle's pv at birth.
 - Nuclear removal: total nonelastic cross-sections of ICRU 63 for C and O (N between them),
-  others as O scaled by (A/16)^(2/3), hydrogen none. What a nonelastic event does with the
-  energy is in ``NUCLEAR_*`` below and is applied by the kernel.
+  others as O scaled by (A/16)^(2/3), hydrogen none. What a nonelastic event emits is in
+  nuclear.py (secondary protons from ICRU 63's p + ¹⁶O data) and is applied by the kernel.
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ PROTON_MASS = 938.272088  # MeV
 ELECTRON_MASS = 0.51099895  # MeV
 BETHE_K = 0.307075  # MeV cm²/mol
 BARN = 1e-24  # cm²
-
-# Of the kinetic energy of a proton removed by a nonelastic event: 10 % is deposited on the
-# spot (recoils, alphas, evaporation protons); one secondary proton takes 0.9·E·ξ with
-# ξ = U^(2/3) (mean 0.54·E), emitted at cos²θ = its energy / E (quasi-free kinematics);
-# the rest (mean 36 %) leaves as neutrons and gammas and is not deposited.
-NUCLEAR_LOCAL_FRACTION = 0.1
-NUCLEAR_SECONDARY_EXPONENT = 2.0 / 3.0
 
 # ICRU 63 σ_nonel (mb) of p + ¹²C and p + ¹⁶O.
 _NUCLEAR_ENERGY = np.array(
@@ -176,11 +169,26 @@ class MediumTables:
     stopping: FloatArray  # MeV cm²/g
     csda: FloatArray  # g/cm²
     nuclear: FloatArray  # cm²/g
+    stopping_integral: FloatArray  # ∫₀ᴱ S dE', MeV² cm²/g
 
 
 def medium_tables(mat: Material, density: float) -> MediumTables:
-    """Stopping power, CSDA range and nonelastic cross-section of ``mat`` on the grid."""
+    """Stopping power, CSDA range, nonelastic cross-section and the integral of the stopping
+    power over energy of ``mat`` on the grid."""
     grid, ranges = _range_table(mat, density)
+    stopping = electronic_stopping(mat, density, grid)
     return MediumTables(
-        electronic_stopping(mat, density, grid), ranges, nuclear_cross_section(mat, grid)
+        stopping, ranges, nuclear_cross_section(mat, grid), _stopping_integral(grid, stopping)
     )
+
+
+def _stopping_integral(grid: FloatArray, stopping: FloatArray) -> FloatArray:
+    """∫₀ᴱ S dE' on the grid: a stopping proton's deposit weighted by its LET.
+
+    ``(Q(E₀) − Q(E₁)) / (E₀ − E₁)`` is the dose-averaged stopping power of a step from E₀
+    down to E₁. Below the grid S ∝ E^-0.5, which gives Q = 2·E·S there.
+    """
+    integrand = grid * stopping  # dQ/dlnE
+    steps = 0.5 * (integrand[1:] + integrand[:-1]) * np.diff(np.log(grid))
+    start = 2.0 * integrand[0]
+    return np.concatenate(([start], start + np.cumsum(steps)))

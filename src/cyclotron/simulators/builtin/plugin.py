@@ -7,19 +7,29 @@ the finest that keeps the grid within its memory bound).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 from cyclotron import __version__
 from cyclotron.domain.ports import TaskCommand
-from cyclotron.simulators.builtin import media
+from cyclotron.simulators.builtin import media, physics
 from cyclotron.simulators.editor.engine import EditorEngine
 from cyclotron.simulators.editor.model import EditorProject, check_supported
 from cyclotron.simulators.editor.scoring import DETECTOR_KINDS, SCORABLE_QUANTITIES
 
 PROTON = (1, 1)
 COMPILE_CACHE = Path("cache") / "numba"  # in the data folder
+
+
+def kernel_sources_digest() -> str:
+    """A digest of the engine's sources. numba checks a cached kernel against its own file
+    only, not the modules it calls into, so each version of the sources gets its own cache."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class BuiltinSimulator(EditorEngine):
@@ -38,12 +48,13 @@ class BuiltinSimulator(EditorEngine):
             quantities=set(SCORABLE_QUANTITIES),
             detectors=set(DETECTOR_KINDS),
             media=media.supported,
+            energies=(physics.TABLE_MIN_ENERGY, physics.TABLE_MAX_ENERGY),
         )
 
     compile_cache: Path | None = None
 
     def attach(self, data_dir: Path) -> None:
-        self.compile_cache = data_dir / COMPILE_CACHE
+        self.compile_cache = data_dir / COMPILE_CACHE / kernel_sources_digest()
 
     def task_command(
         self, workdir: Path, task_index: int, ntasks: int, *, seed: int

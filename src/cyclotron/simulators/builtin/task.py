@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from cyclotron.simulators.builtin.plugin import BuiltinSimulator
 from cyclotron.simulators.builtin.transport import simulate
 from cyclotron.simulators.editor.geometry import voxelise
 from cyclotron.simulators.editor.scoring import Scoring
@@ -21,4 +22,4 @@ def run(spec: TaskSpec, progress: ProgressPrinter) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    sys.exit(run_task(None, run))
+    sys.exit(run_task(None, run, BuiltinSimulator))

@@ -19,14 +19,20 @@ import numpy as np
 
 from cyclotron.simulators.builtin import kernel
 from cyclotron.simulators.builtin.media import SYMBOLS, material
+from cyclotron.simulators.builtin.nuclear import elastic_cross_sections
 from cyclotron.simulators.builtin.physics import energy_grid, medium_tables
 from cyclotron.simulators.editor.records import (
+    FLAT_CIRCLE,
+    FLAT_SQUARE,
+    GAUSSIAN,
     BeamSpec,
     FloatArray,
     IntArray,
     Medium,
+    Spot,
     StepBatch,
     VoxelGrid,
+    beam_axes,
 )
 
 STEP_FRACTION = 0.16  # of the residual range; the loss comes from the range table
@@ -34,6 +40,7 @@ MIN_STEP = 0.03  # cm
 MAX_STEP = 1.0  # cm
 BATCH_RECORDS = 1 << 18  # records handed to the sink at once (about 12 MB)
 PROGRESS_INTERVAL = 1.0  # seconds
+PROGRESS_STEPS = 50  # progress is reported at least every 1/50 of the primaries (2 %)
 _KINDS = {"matter": kernel.MATTER, "vacuum": kernel.VACUUM, "black_hole": kernel.BLACK_HOLE}
 _MASK = (1 << 64) - 1
 
@@ -72,35 +79,46 @@ def _rng_state(seed: int) -> np.ndarray:
     return np.array(state, dtype=np.uint64)
 
 
-def _perpendicular(direction: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The beam's x and y axes: x̂ (or ŷ) made perpendicular to the direction, y = d × x."""
-    d = direction / np.linalg.norm(direction)
-    seed_axis = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    a = seed_axis - np.dot(seed_axis, d) * d
-    a /= np.linalg.norm(a)
-    return a, np.cross(d, a)
+_SHAPES = {
+    GAUSSIAN: kernel.SHAPE_GAUSSIAN,
+    FLAT_SQUARE: kernel.SHAPE_SQUARE,
+    FLAT_CIRCLE: kernel.SHAPE_CIRCLE,
+}
 
 
-def beam_array(beam: BeamSpec) -> FloatArray:
-    """The beam as the kernel reads it; raises ValueError for anything but protons."""
+def beam_arrays(beam: BeamSpec) -> tuple[FloatArray, FloatArray]:
+    """The beam as the kernel reads it: position, direction, x and y axes, divergences,
+    shape and SADs; and one row per spot (cumulative weight, energy and its sigma, centre,
+    widths). Raises ValueError for anything but protons."""
     if (beam.particle_z, beam.particle_a) != (1, 1):
         name = SYMBOLS[beam.particle_z - 1] if 1 <= beam.particle_z <= len(SYMBOLS) else "?"
         raise ValueError(
             f"the builtin engine transports protons only, not {beam.particle_a}{name} "
             f"(Z={beam.particle_z}, A={beam.particle_a})"
         )
+    if beam.shape not in _SHAPES:
+        raise ValueError(f"beam shape {beam.shape!r} (known: {', '.join(_SHAPES)})")
     direction = np.asarray(beam.direction, dtype=float)
-    a, b = _perpendicular(direction)
-    return np.concatenate(
+    a, b = beam_axes(direction)
+    geometry = np.concatenate(
         [
-            [beam.energy, beam.energy_sigma],
             np.asarray(beam.position, dtype=float),
             direction / np.linalg.norm(direction),
             a,
             b,
-            [beam.sigma_x, beam.sigma_y, beam.divergence_x, beam.divergence_y],
+            [beam.divergence_x, beam.divergence_y, _SHAPES[beam.shape], beam.sad_x, beam.sad_y],
         ]
     )
+    spots = beam.spots or (
+        Spot(beam.energy, beam.energy_sigma, 0.0, 0.0, beam.sigma_x, beam.sigma_y, 1.0),
+    )
+    rows = np.array(
+        [[s.weight, s.energy, s.energy_sigma, s.x, s.y, s.sigma_x, s.sigma_y] for s in spots]
+    )
+    if np.any(rows[:, 0] < 0) or not rows[:, 0].sum() > 0:
+        raise ValueError("spot weights must not be negative, and one must be positive")
+    rows[:, 0] = np.cumsum(rows[:, 0])
+    return geometry, rows
 
 
 def kernel_media(media: tuple[Medium, ...]) -> tuple[kernel.Arrays, kernel.Arrays]:
@@ -109,7 +127,9 @@ def kernel_media(media: tuple[Medium, ...]) -> tuple[kernel.Arrays, kernel.Array
     n = len(media)
     kinds = np.zeros(n, dtype=np.int64)
     constants = np.zeros((3, n))  # density, Z/A, density / X_S
-    stopping, csda, nuclear, energy_of_range = (np.zeros((n, grid.size)) for _ in range(4))
+    stopping, csda, nuclear, energy_of_range, integral, elastic, proton_elastic = (
+        np.zeros((n, grid.size)) for _ in range(7)
+    )
     range_start, inverse_step = np.zeros(n), np.ones(n)
     for m, medium in enumerate(media):
         mat = material(medium.icru)
@@ -119,6 +139,8 @@ def kernel_media(media: tuple[Medium, ...]) -> tuple[kernel.Arrays, kernel.Array
         constants[:, m] = (medium.density, mat.z_over_a, medium.density / mat.scattering_length)
         tables = medium_tables(mat, medium.density)
         stopping[m], csda[m], nuclear[m] = tables.stopping, tables.csda, tables.nuclear
+        integral[m] = tables.stopping_integral
+        elastic[m], proton_elastic[m] = elastic_cross_sections(mat, grid)
         log_range = np.log(tables.csda)
         nodes = np.linspace(log_range[0], log_range[-1], grid.size)
         energy_of_range[m] = np.exp(np.interp(nodes, log_range, np.log(grid)))
@@ -126,7 +148,8 @@ def kernel_media(media: tuple[Medium, ...]) -> tuple[kernel.Arrays, kernel.Array
     log_grid = np.log(grid)
     tables_tuple = (
         stopping, csda, nuclear, energy_of_range, range_start, inverse_step,
-        float(log_grid[0]), float(1.0 / (log_grid[1] - log_grid[0])),
+        float(log_grid[0]), float(1.0 / (log_grid[1] - log_grid[0])), integral, elastic,
+        proton_elastic,
     )  # fmt: skip
     return (kinds, constants[0], constants[1], constants[2]), tables_tuple
 
@@ -142,11 +165,13 @@ def kernel_grid(grid: VoxelGrid) -> kernel.Arrays:
 
 
 def _batch(floats: FloatArray, ints: IntArray, n: int) -> StepBatch:
-    x, y, z, edep, length, energy, let = (floats[r, :n].copy() for r in range(kernel.FLOAT_ROWS))
+    x, y, z, edep, length, energy, let, track_let = (
+        floats[r, :n].copy() for r in range(kernel.FLOAT_ROWS)
+    )
     ones = np.ones(n, dtype=np.int32)
     return StepBatch(
         x, y, z, edep, length, energy, let, ints[0, :n].copy(), ints[1, :n].copy(), ones,
-        ones.copy(),
+        ones.copy(), track_let,
     )  # fmt: skip
 
 
@@ -163,9 +188,11 @@ def simulate(
     """Transport ``primaries`` protons of ``beam`` through ``grid``; returns how many ran.
 
     Steps go to ``sink`` in batches of at most ``BATCH_RECORDS``; ``progress`` gets the
-    primaries completed about once a second. The same seed gives the same records.
+    primaries completed each time another 2 % of them is done, and at least once a second
+    while a batch of records fills. The same seed gives the same records, however the work
+    is cut.
     """
-    beam_values = beam_array(beam)
+    beam_values, spots = beam_arrays(beam)
     media, tables = kernel_media(grid.media)
     grid_arrays = kernel_grid(grid)
     steps = np.array([STEP_FRACTION, MIN_STEP, MAX_STEP])
@@ -178,17 +205,25 @@ def simulate(
     ints = np.empty((kernel.INT_ROWS, BATCH_RECORDS), dtype=np.int32)
     done = 0
     last = time.monotonic()
+    # The kernel returns when the records fill its buffer or when the histories it may start
+    # (up to ``target``) are done: raising the target by 2 % at a time cuts the run there.
+    step = max(1, -(-primaries // PROGRESS_STEPS))
+    reported = 0
     while done < primaries:
+        target = min(primaries, done + step)
         n, completed = kernel.run_batch(
-            grid_arrays, media, tables, steps, beam_values, primaries,
+            grid_arrays, media, tables, steps, beam_values, spots, target,
             rng, stack, counters, ledger, floats, ints, particle,
         )  # fmt: skip
         done += completed
         if n:
             sink(_batch(floats, ints, n))
-        if progress is not None and time.monotonic() - last >= PROGRESS_INTERVAL:
+        now = time.monotonic()
+        if progress is not None and (
+            done >= reported + step or now - last >= PROGRESS_INTERVAL or done >= primaries
+        ):
             progress(done)
-            last = time.monotonic()
+            reported, last = done, now
     if balance is not None:
         balance.add(ledger)
     return done

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.materials import zone_material
+from cyclotron.simulators.converters.outline import read_checked
 from cyclotron.simulators.converters.values import count, number, vector
 
 __all__ = ["BOUNDARY_MARGIN_CM", "DEFAULT_SEED", "INPUT_FILE", "fluka_files"]
@@ -28,6 +30,7 @@ __all__ = ["BOUNDARY_MARGIN_CM", "DEFAULT_SEED", "INPUT_FILE", "fluka_files"]
 INPUT_FILE = "fl_sim.inp"
 DEFAULT_SEED = 137
 BOUNDARY_MARGIN_CM = 10.0
+MAX_WORLD_TERMS = 10_000
 _TITLE = "proton beam simulation"
 _FIRST_UNIT, _LAST_UNIT = 21, 99
 _FREE_FORMAT_WIDTH = 132
@@ -99,6 +102,10 @@ _ELEMENTS: dict[int, str] = {
 
 def fluka_files(project: Mapping[str, Any]) -> dict[str, str]:
     """The ``fl_sim.inp`` and ``info.json`` a FLUKA run of the whole job reads."""
+    return read_checked(_files, project)
+
+
+def _files(project: Mapping[str, Any]) -> dict[str, str]:
     _check_project(project)
     beam = _section(project, "beam")
     geometry = _Geometry.of(project)
@@ -323,17 +330,16 @@ class _Geometry:
             geometry.body_lines += _Solid.of(figure.get("geometryData"), label).body(name)
             bodies[str(figure.get("uuid"))] = name
         zone_manager = _section(project, "zoneManager")
-        used: set[str] = set()
+        occupied: list[list[str]] = []
         for index, zone in enumerate(zone_manager.get("zones") or []):
             expression = _zone_expression(zone, bodies)
-            used.update(token.lstrip("+-") for token in expression)
+            occupied += _terms(expression)
             geometry.add_region(_indexed_name("region", index), expression, zone)
         world_zone = _section(zone_manager, "worldZone")
         world = _Solid.of(world_zone.get("geometryData"), "world zone", world=True)
         geometry.body_lines += world.body("figworld")
         geometry.body_lines += world.grown(BOUNDARY_MARGIN_CM).body("figbound")
-        carved = [f"-{name}" for name in bodies.values() if name in used]
-        geometry.add_region("world", ["+figworld", *carved], world_zone)
+        geometry.add_region("world", _outside("+figworld", occupied), world_zone)
         geometry.add_region("boundary", ["+figbound", "-figworld"], None)
         return geometry
 
@@ -341,6 +347,50 @@ class _Geometry:
         self.region_lines += _free_format([name, "5", *expression])
         if zone is not None:
             self.zones.append((zone, name))
+
+
+def _terms(expression: list[str]) -> list[list[str]]:
+    """A region's expression as its ``|``-joined terms, each a list of signed bodies."""
+    terms: list[list[str]] = [[]]
+    for token in expression:
+        if token == "|":
+            terms.append([])
+        else:
+            terms[-1].append(token)
+    return terms
+
+
+def _outside(world: str, occupied: Sequence[Sequence[str]]) -> list[str]:
+    """The world body minus every occupied term, as ``|``-joined terms.
+
+    Subtracting all the bodies the zones name left out the parts of them no zone holds (a
+    figure a zone subtracts, a figure outside an intersection): FLUKA finds such points in no
+    region. The difference is expanded term by term (De Morgan), dropping the terms that hold
+    a body and its complement and those another term contains.
+    """
+
+    def negated(token: str) -> str:
+        return ("-" if token[0] == "+" else "+") + token[1:]
+
+    parts: list[list[str]] = [[world]]
+    for term in occupied:
+        expanded: list[list[str]] = []
+        for part in parts:
+            if any(negated(t) in part for t in term):  # the term misses this part already
+                expanded.append(part)
+            else:  # a body the part holds cannot be subtracted from it
+                expanded += [[*part, negated(t)] for t in term if t not in part]
+        parts = [
+            part
+            for index, part in enumerate(expanded)
+            if not any(
+                set(other) < set(part) or (set(other) == set(part) and other_index < index)
+                for other_index, other in enumerate(expanded)
+            )
+        ]
+        if len(parts) > MAX_WORLD_TERMS:
+            raise ConversionError(f"world zone too complex: more than {MAX_WORLD_TERMS} terms")
+    return [token for index, part in enumerate(parts) for token in (["|"] if index else []) + part]
 
 
 def _zone_expression(zone: Mapping[str, Any], bodies: Mapping[str, str]) -> list[str]:
@@ -392,16 +442,12 @@ class _Materials:
     def name_of(self, zone: Mapping[str, Any]) -> str:
         """The FLUKA material of a zone (its material with the zone's overrides)."""
         label = f"zone {zone.get('name')!r}"
-        uuid = str(zone.get("materialUuid"))
-        custom = zone.get("customMaterial")
-        material = custom if isinstance(custom, Mapping) and custom.get("uuid") == uuid else None
-        material = material or self.by_uuid.get(uuid)
-        if material is None:
-            raise ConversionError(f"{label} uses an unknown material {uuid!r}")
-        label = f"{label} material {material.get('name')!r}"
+        # The library's density unless the zone overrides it (a listed material's may be stale).
+        found = zone_material(zone, self.by_uuid, label)
+        material = found.source
+        label = f"{label} material {found.name!r}"
         overrides = zone.get("materialPropertiesOverrides") or {}
-        icru = int(number(material.get("icru"), f"{label} ICRU id"))
-        density = number(overrides.get("density", material.get("density")), f"{label} density")
+        icru, density = found.icru, found.density
         potential = overrides.get(
             "averageIonisationPotential", material.get("averageIonisationPotential")
         )

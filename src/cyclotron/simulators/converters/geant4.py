@@ -26,6 +26,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.outline import read_checked
 from cyclotron.simulators.converters.values import count
 
 __all__ = ["GDML_FILE", "MACRO_FILE", "geant4_files"]
@@ -109,12 +110,11 @@ _BOOLEANS = ("union", "subtraction", "intersection")
 
 def geant4_files(project: Mapping[str, Any]) -> dict[str, str]:
     """``geometry.gdml`` and ``run.mac`` for an editor project; ConversionError if impossible."""
-    try:
-        return {GDML_FILE: _gdml(project), MACRO_FILE: _macro(project)}
-    except ConversionError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ConversionError(f"malformed editor project ({type(exc).__name__}: {exc})") from exc
+    return read_checked(_files, project)
+
+
+def _files(project: Mapping[str, Any]) -> dict[str, str]:
+    return {GDML_FILE: _gdml(project), MACRO_FILE: _macro(project)}
 
 
 # ----------------------------------------------------------------------------- numbers and names

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.materials import sanitized_name
+from cyclotron.simulators.converters.outline import read_checked
 
 __all__ = ["shieldhit_files"]
 
@@ -66,12 +68,7 @@ MAX_DIFFERENTIALS = 2
 
 def shieldhit_files(project: Mapping[str, Any]) -> dict[str, str]:
     """The SHIELD-HIT12A input files of the whole job, plus any beam or modulator files it uses."""
-    try:
-        return _convert(project)
-    except ConversionError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ConversionError(f"malformed editor project ({type(exc).__name__}: {exc})") from exc
+    return read_checked(_convert, project)
 
 
 def _convert(project: Mapping[str, Any]) -> dict[str, str]:
@@ -132,6 +129,10 @@ def _token(name: Any, what: str) -> str:
     return name
 
 
+def _named(kind: str, item: Mapping[str, Any]) -> str:
+    return f"{kind} {item.get('name')!r}"
+
+
 def _count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         raise ConversionError(f"{what} must be a whole number, not {value!r}")
@@ -139,7 +140,7 @@ def _count(value: Any, what: str) -> int:
 
 
 def _title(project: Mapping[str, Any]) -> str:
-    title = str(project.get("project", {}).get("title") or "")
+    title = str((project.get("project") or {}).get("title") or "")
     return " ".join(title.split()) or "Unnamed geometry"
 
 
@@ -159,7 +160,7 @@ class _Solid:
     def of(cls, item: Mapping[str, Any], what: str, *, world: bool = False) -> _Solid:
         data = item["geometryData"]
         kind, params = data["geometryType"], data["parameters"]
-        place = (_vector(data["position"]), _vector(data.get("rotation", (0, 0, 0))))
+        place = (_vector(data["position"]), _vector(data.get("rotation") or (0, 0, 0)))
         if kind == "BoxGeometry":
             return cls("BOX", *place, (params["width"], params["height"], params["depth"]))
         if kind in ("HollowCylinderGeometry", "CylinderGeometry"):
@@ -215,7 +216,10 @@ class _Media:
 
     def __init__(self, project: Mapping[str, Any]) -> None:
         materials = project["materialManager"]["materials"]
-        self._media = [_Medium(m["uuid"], m["icru"], m["sanitizedName"]) for m in materials]
+        self._media = [
+            _Medium(m.get("uuid"), m["icru"], _token(m.get("sanitizedName"), _named("material", m)))
+            for m in materials
+        ]
         physics = project.get("physic") or {}
         self._dedx_files: dict[int, Mapping[str, Any]] = {
             int(icru): entry
@@ -223,15 +227,17 @@ class _Media:
         }
 
     def add_override(self, owner: Mapping[str, Any]) -> None:
-        """A zone's or quantity's copy of a material with its own density or stopping power."""
-        custom, overrides = owner.get("customMaterial"), owner.get("materialPropertiesOverrides")
-        if custom is None or overrides is None:
+        """A zone's or quantity's copy of a material with its own density or stopping power
+        (the editor's ``customMaterial``, which may lack ``sanitizedName``)."""
+        custom = owner.get("customMaterial")
+        if not isinstance(custom, Mapping):
             return
+        overrides = owner.get("materialPropertiesOverrides") or {}
         loads_dedx = (
             bool(overrides.get("customStoppingPower")) and custom["icru"] in self._dedx_files
         )
         density = overrides.get("density", custom["density"])
-        name = f"custom_{custom['sanitizedName']}"
+        name = f"custom_{sanitized_name(custom)}"
         self._media.append(_Medium(custom["uuid"], custom["icru"], name, density, loads_dedx))
 
     def number(self, uuid: str) -> int:
@@ -306,7 +312,8 @@ class _Geometry:
         for zone in project["zoneManager"]["zones"]:
             media.add_override(zone)
             parts = _zone_parts(zone, bodies)
-            geometry._add(zone["uuid"], [_Zone(parts, media.number(zone["materialUuid"]))])
+            medium = media.number(str(zone.get("materialUuid")))
+            geometry._add(str(zone.get("uuid", "")), [_Zone(parts, medium)])
         world = project["zoneManager"].get("worldZone")
         if world is None:
             raise ConversionError("the project has no world zone")
@@ -320,12 +327,12 @@ class _Geometry:
     def _add_world(self, world: Mapping[str, Any], media: _Media) -> None:
         solid = _Solid.of(world, "world zone", world=True)
         self.solids.append(solid)
-        medium = media.number(world["materialUuid"])
+        medium = media.number(str(world.get("materialUuid")))
         parts = _outside(len(self.solids), [part for zone in self.zones for part in zone.parts])
         # One zone per part, as YAPTIDE writes it, while the parts cannot overlap.
         split = all(_disjoint(a, b) for i, a in enumerate(parts) for b in parts[i + 1 :])
         groups = [[part] for part in parts] if split else [_unique(parts)]
-        self._add(world["uuid"], [_Zone(group, medium) for group in groups])
+        self._add(str(world.get("uuid", "")), [_Zone(group, medium) for group in groups])
         if medium != BLACK_HOLE:  # particles must end in black hole: wrap the world in it
             self.solids.append(solid.grown(WRAPPER_MARGIN_CM))
             wrapper = len(self.solids)
@@ -356,7 +363,7 @@ def _zone_parts(zone: Mapping[str, Any], bodies: Mapping[str, int]) -> list[Part
     if zone.get("type", "BooleanZone") != "BooleanZone":
         raise ConversionError(f"{what}: zone type {zone.get('type')!r} is not supported")
     parts: list[Part] = []
-    for group in zone["unionOperations"]:
+    for group in zone.get("unionOperations") or []:
         for step in group:
             if step["objectUuid"] not in bodies:
                 raise ConversionError(f"{what} uses a figure that is not in the project")
@@ -415,9 +422,11 @@ def _beam_dat(project: Mapping[str, Any], geometry: _Geometry) -> tuple[str, dic
         f"NSTAT        {_primaries(beam)} 0      ! primaries of the whole job",
         *_physics(physics),
         _modulator(project, geometry, extra),
-        "BEAMPOS      {} {} {}      ! beam position [cm]".format(*beam["position"]),
+        "BEAMPOS      {} {} {}      ! beam position [cm]".format(
+            *beam.get("position") or (0, 0, 0)
+        ),
         "BEAMDIR      {} {}      ! polar and azimuthal angle [deg]".format(*_angles(beam)),
-        "BEAMSIGMA    {} {}      ! beam extension [cm]".format(*_sigma(beam["sigma"])),
+        "BEAMSIGMA    {} {}      ! beam extension [cm]".format(*_sigma(beam.get("sigma") or {})),
         _sad(beam.get("sad")),
         *_divergence(beam.get("divergence")),
         f"DELTAE       {physics.get('energyLoss', 0.03)}      ! relative energy loss per step",
@@ -445,7 +454,7 @@ def _energy_per_nucleon(beam: Mapping[str, Any], particle: Mapping[str, Any]) ->
     else:
         name = particle.get("name", "?")
         raise ConversionError(f"particle {name!r} (id {jpart}) is not supported by SHIELD-HIT12A")
-    energy, spread = beam["energy"], beam["energySpread"]
+    energy, spread = beam["energy"], beam.get("energySpread") or 0
     if unit in (None, "MeV/nucl") and (unit is None or mass > 0):
         return energy, spread
     if unit == "MeV":
@@ -520,7 +529,7 @@ def _modulator(project: Mapping[str, Any], geometry: _Geometry, extra: dict[str,
 
 def _angles(beam: Mapping[str, Any]) -> tuple[float, float]:
     """The beam direction as polar angle from +z and azimuth in [0, 360), in degrees."""
-    x, y, z = beam["direction"]
+    x, y, z = beam.get("direction") or (0, 0, 1)
     length = math.sqrt(x**2 + y**2 + z**2)
     if length == 0:
         raise ConversionError("beam direction is the zero vector")
@@ -531,7 +540,7 @@ def _angles(beam: Mapping[str, Any]) -> tuple[float, float]:
 
 def _sigma(sigma: Mapping[str, Any]) -> tuple[Any, Any]:
     """BEAMSIGMA: positive for Gaussian, negative for flat; x > 0 with y < 0 makes a disc."""
-    kind, x, y = sigma["type"], sigma["x"], sigma["y"]
+    kind, x, y = sigma.get("type", "Gaussian"), sigma.get("x") or 0, sigma.get("y") or 0
     if kind == "Gaussian":
         return abs(x), abs(y)
     if kind == "Flat square":
@@ -566,7 +575,7 @@ def _divergence(divergence: Mapping[str, Any] | None) -> list[str]:
 def _detect_dat(project: Mapping[str, Any], geometry: _Geometry, media: _Media) -> str:
     detectors = {d["uuid"]: d for d in project["detectorManager"]["detectors"]}
     scoring = project["scoringManager"]
-    filters = {f["uuid"]: f for f in scoring.get("filters", [])}
+    filters = {f["uuid"]: f for f in scoring.get("filters") or []}
     geometries = [_scoring_geometry(d, geometry) for d in detectors.values()]
     filter_blocks = [_filter_block(f) for f in filters.values()]
     settings: list[str] = []
@@ -578,15 +587,19 @@ def _scoring_geometry(detector: Mapping[str, Any], geometry: _Geometry) -> str:
     data, name = detector["geometryData"], _token(detector["name"], "detector")
     kind, params = data["geometryType"], data.get("parameters", {})
     what = f"detector {name!r}"
-    if kind in ("Cyl", "Mesh") and any(data.get("rotation", (0, 0, 0))):
+    if kind in ("Cyl", "Mesh") and any(data.get("rotation") or (0, 0, 0)):
         raise ConversionError(f"{what}: rotated {kind} detectors are not supported")
-    x, y, z = data.get("position", (0, 0, 0))
+    x, y, z = data.get("position") or (0, 0, 0)
     if kind == "Cyl":
         if x or y:
             raise ConversionError(f"{what}: a Cyl detector must lie on the z axis")
         rows = [
             _bins(
-                "R", params.get("innerRadius", 0), params["radius"], params["radialSegments"], what
+                "R",
+                params.get("innerRadius") or 0,
+                params["radius"],
+                params["radialSegments"],
+                what,
             ),
             _bins("Z", z - params["depth"] / 2, z + params["depth"] / 2, params["zSegments"], what),
         ]
@@ -616,10 +629,10 @@ def _bins(axis: str, low: float, high: float, bins: Any, what: str) -> str:
 
 
 def _filter_block(scoring_filter: Mapping[str, Any]) -> str:
-    name = _token(scoring_filter["name"], "filter")
-    if "rules" in scoring_filter:
+    name = _token(scoring_filter.get("name"), "filter")
+    if scoring_filter.get("rules") is not None:
         rules = [_rule(rule, name) for rule in scoring_filter["rules"]]
-    elif "particle" in scoring_filter:
+    elif scoring_filter.get("particle") is not None:
         rules = _particle_rules(scoring_filter["particle"], name)
     else:
         raise ConversionError(f"filter {name!r} has neither rules nor a particle")
@@ -657,14 +670,14 @@ def _output_block(
     media: _Media,
     settings: list[str],
 ) -> str:
-    name = _token(output["name"], "output")
+    name = _token(output.get("name"), "output")
     if output.get("trace"):
         raise ConversionError(f"output {name!r}: trace outputs are not supported")
     if output.get("detectorUuid") not in detectors:
         raise ConversionError(f"output {name!r} has no detector in the project")
     lines = ["Output", f"    Filename {name}.bdo"]
     lines.append(f"    Geo {detectors[output['detectorUuid']]['name']}")
-    for quantity in output.get("quantities", []):
+    for quantity in output.get("quantities") or []:
         lines.extend(_quantity_lines(quantity, name, filters, media, settings))
     return "\n".join(lines)
 
@@ -682,12 +695,13 @@ def _quantity_lines(
     filter_name = ""
     if quantity.get("filter"):
         if quantity["filter"] not in filters:
-            raise ConversionError(f"{what}: quantity {quantity['name']!r} uses an unknown filter")
+            name = quantity.get("name")
+            raise ConversionError(f"{what}: quantity {name!r} uses an unknown filter")
         filter_name = filters[quantity["filter"]]["name"]
     media.add_override(quantity)
     settings_name = _settings(quantity, media, settings)
     lines = [f"    Quantity {keyword} {filter_name} {settings_name}".rstrip()]
-    modifiers = quantity.get("modifiers", [])
+    modifiers = quantity.get("modifiers") or []
     if len(modifiers) > MAX_DIFFERENTIALS:
         raise ConversionError(f"{what}: more than {MAX_DIFFERENTIALS} differential modifiers")
     for index, modifier in enumerate(modifiers, start=1):

@@ -17,11 +17,13 @@ A black-hole world zone (ICRU 0) is vacuum in TOPAS: Geant4 ends every track tha
 accepted only around a single convex top-level figure that holds the beam's start and every
 scoring grid; black hole anywhere else is refused.
 
-Materials map ICRU numbers to Geant4 NIST names (``G4_WATER``, vacuum ``G4_Galactic``); the
-project's density must equal that material's within 0.1 %, since TOPAS changes a density only by
-redefining the material element by element. Figures, detectors and the beam take the editor's
-position (cm) and rotation (degrees, three.js Euler order XYZ); TOPAS places a component turned
-by the inverse of ``RotZ·RotY·RotX`` in its parent's frame, so the angles are written negated.
+Materials map ICRU numbers to Geant4 NIST names (``G4_WATER``, vacuum ``G4_Galactic``) at
+Geant4's density; a density the project sets (a zone's override or ``customMaterial``) must
+equal that material's within 0.1 %, since TOPAS changes a density only by redefining the
+material element by element. A listed material's own density is not the project's choice.
+Figures, detectors and the beam take the editor's position (cm) and rotation (degrees, three.js
+Euler order XYZ); TOPAS places a component turned by the inverse of ``RotZ·RotY·RotX`` in its
+parent's frame, so the angles are written negated.
 
 Beam: ``So/<beam>`` of type ``Beam`` at ``Ge/BeamPosition`` (a Group turned so that its +z, the
 TOPAS beam axis, is the editor direction); ``BeamEnergy`` is the total kinetic energy (MeV/nucl
@@ -59,6 +61,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.materials import ZoneMaterial, zone_material
+from cyclotron.simulators.converters.outline import read_checked
 from cyclotron.simulators.converters.values import count, number, vector
 
 __all__ = ["CONFIG_FILE", "topas_files"]
@@ -200,6 +204,10 @@ _QUANTITY_KEYS = {"keyword", "name", "uuid", "type", "filter", "modifiers", "vis
 
 def topas_files(project: Mapping[str, Any]) -> dict[str, str]:
     """The TOPAS parameter file for the project (editor ``inputJson``), or a ConversionError."""
+    return read_checked(_files, project)
+
+
+def _files(project: Mapping[str, Any]) -> dict[str, str]:
     out = _Parameters()
     out.comment("TOPAS parameter file written by Cyclotron from a YAPTIDE editor project")
     primaries = _count(_section(project, "beam").get("numberOfParticles"), "beam.numberOfParticles")
@@ -650,30 +658,29 @@ class _Materials:
             str(m.get("uuid")): m for m in _items(manager, "materials", "materialManager")
         }
 
-    def entry(self, zone: Mapping[str, Any]) -> Mapping[str, Any]:
+    def entry(self, zone: Mapping[str, Any]) -> ZoneMaterial:
+        """The zone's material (its customMaterial included); a listed material's density is
+        the library's, whatever the list says (converters/materials.py)."""
         what = _label(zone, "zone")
         overrides = zone.get("materialPropertiesOverrides") or {}
-        if any(value for value in overrides.values()):
+        if any(value for key, value in overrides.items() if key != "density"):
             raise ConversionError(f"{what}: material property overrides cannot be expressed")
-        material = self.by_uuid.get(str(zone.get("materialUuid")))
-        if material is None:
-            raise ConversionError(f"{what} has no material")
-        return material
+        return zone_material(zone, self.by_uuid, what)
 
     def icru(self, zone: Mapping[str, Any]) -> int:
-        material = self.entry(zone)
-        return int(number(material.get("icru"), f"{_label(material, 'material')} ICRU number"))
+        return self.entry(zone).icru
 
     def nist(self, zone: Mapping[str, Any]) -> str:
-        material, icru = self.entry(zone), self.icru(zone)
-        what = f"{_label(material, 'material')} (ICRU {icru}) of {_label(zone, 'zone')}"
+        material = self.entry(zone)
+        icru = material.icru
+        what = f"{_label(material.source, 'material')} (ICRU {icru}) of {_label(zone, 'zone')}"
         if icru == _VACUUM_ICRU:
             return "G4_Galactic"
         if icru not in _NIST:
             raise ConversionError(f"{what} has no Geant4 NIST counterpart")
         name, density = _NIST[icru]
-        given = number(material.get("density"), f"{what} density")
-        if not math.isclose(given, density, rel_tol=_DENSITY_RTOL):
+        given = material.density
+        if material.overridden and not math.isclose(given, density, rel_tol=_DENSITY_RTOL):
             raise ConversionError(
                 f"{what} has density {given} g/cm3 but {name} has {density} g/cm3;"
                 " TOPAS cannot change a NIST material's density"

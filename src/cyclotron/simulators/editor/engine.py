@@ -48,7 +48,8 @@ class EditorEngine(EstimatorEngine):
             model = parse_project(project)
             self.check(model)
         except ConversionError as exc:
-            raise PluginError(f"The {self.name} engine cannot run this project: {exc}") from exc
+            message = f"The {self.name} engine cannot run this project: {exc}"
+            raise PluginError(message + self.stand_in_hint("this project")) from exc
         return model
 
     def editor_files(self, project: Mapping[str, Any]) -> dict[str, str]:
@@ -86,7 +87,8 @@ class EditorEngine(EstimatorEngine):
     def _load(self, input_dir: Path) -> EditorProject:
         path = input_dir / PROJECT_FILE
         if not path.is_file():
-            raise PluginError(f"{PROJECT_FILE} (the editor project) is required")
+            hint = self.stand_in_hint("its input files")
+            raise PluginError(f"{PROJECT_FILE} (the editor project) is required{hint}")
         if path.stat().st_size > MAX_PROJECT_BYTES:
             raise PluginError(f"{PROJECT_FILE} is larger than {MAX_PROJECT_BYTES} bytes")
         try:

@@ -6,7 +6,8 @@ nothing, as the editor's CSG does), the world zone, materials, the beam, detecto
 outputs. A project made in the editor's Geant4 mode (a tree of figures, each with its own
 material, a child placed in its parent's frame) becomes the same model: the first figure is the
 world, every figure inside it a zone holding the figure minus its children. A beam energy given
-per nucleon becomes the particle's total.
+per nucleon becomes the particle's total; the beam's shape, SAD and spot list are read as
+beams.py says.
 
 This module is the editor side's front door: it re-exports the dataclasses and
 ``check_supported`` (module ``support``), with which an engine refuses a project at submission.
@@ -26,7 +27,10 @@ from typing import Any
 import numpy as np
 
 from cyclotron.simulators.converters import ConversionError
+from cyclotron.simulators.converters.materials import zone_material
+from cyclotron.simulators.converters.outline import read_checked
 from cyclotron.simulators.converters.values import count, number, vector
+from cyclotron.simulators.editor.beams import beam_spec
 from cyclotron.simulators.editor.project import (
     AllDetector,
     BeamSettings,
@@ -90,26 +94,24 @@ ENERGY_UNITS = {"eV": 1e-6, "keV": 1e-3, "MeV": 1.0, "GeV": 1e3}
 
 def parse_project(project: Mapping[str, Any]) -> EditorProject:
     """The editor project (``input_json``) as an ``EditorProject``; ConversionError if malformed."""
-    try:
-        return _parse(project)
-    except ConversionError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ConversionError(f"malformed editor project ({type(exc).__name__}: {exc})") from exc
+    return read_checked(_parse, project)
 
 
 def _parse(project: Mapping[str, Any]) -> EditorProject:
     meta = project.get("project") or {}
     figures_json = project["figureManager"]["figures"]
-    geant4 = str(meta.get("simulator", "")).lower() == "geant4" or any(
-        str(f.get("type", "")).startswith("Geant4") for f in figures_json
-    )
-    materials = tuple(_material(m) for m in project["materialManager"]["materials"])
+    geant4 = _geant4_mode(meta, figures_json)
+    # A Geant4-mode figure carries its own material: the list may be absent there.
+    listed_materials = (project.get("materialManager") or {}).get("materials") or []
+    if not geant4:
+        listed_materials = project["materialManager"]["materials"]
+    materials = tuple(_material(m) for m in listed_materials)
     if geant4:
         figures, zones, world = _figure_tree(figures_json)
     else:
         figures = tuple(_figure(f) for f in figures_json)
-        by_uuid = {m.uuid: m for m in materials}
+        listed = project["materialManager"]["materials"]
+        by_uuid = {str(m.get("uuid", "")): m for m in listed}
         known = {f.uuid for f in figures}
         zones = tuple(_zone(z, by_uuid, known) for z in project["zoneManager"]["zones"])
         world = _world(project["zoneManager"].get("worldZone"), by_uuid)
@@ -138,6 +140,15 @@ def _parse(project: Mapping[str, Any]) -> EditorProject:
         physics=_physics(project.get("physic") or {}),
         special_components=tuple(k for k, v in special.items() if k not in MANAGER_KEYS and v),
     )
+
+
+def _geant4_mode(meta: Mapping[str, Any], figures: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the project is the editor's Geant4 mode (a tree of figures): the simulator it
+    names decides, else its figures' types, as the Geant4 converter reads it."""
+    simulator = str(meta.get("simulator") or "")
+    if simulator:
+        return simulator.lower() == "geant4"
+    return any(str(f.get("type", "")).startswith("Geant4") for f in figures)
 
 
 def _figure(item: Mapping[str, Any], parent: Figure | None = None) -> Figure:
@@ -185,22 +196,17 @@ def _material(item: Mapping[str, Any], uuid: str | None = None) -> Material:
 
 
 def _zone_material(
-    zone: Mapping[str, Any], materials: Mapping[str, Material], what: str
+    zone: Mapping[str, Any], materials: Mapping[str, Mapping[str, Any]], what: str
 ) -> Material:
-    base = materials.get(zone.get("materialUuid", ""))
-    if base is None:
-        raise ConversionError(
-            f"{what}: material {zone.get('materialUuid')!r} is not in the project"
-        )
-    custom, overrides = zone.get("customMaterial"), zone.get("materialPropertiesOverrides") or {}
-    if isinstance(custom, Mapping) and "density" in overrides:
-        custom_material = _material(custom)
-        density = number(overrides["density"], f"{what} density")
-        return Material(custom_material.uuid, custom_material.name, custom_material.icru, density)
-    return base
+    """The zone's material at the density the engines use: the library's unless the project
+    overrides it (converters/materials.py), its ``customMaterial`` included."""
+    found = zone_material(zone, materials, what)
+    return Material(found.uuid, found.name, found.icru, found.density)
 
 
-def _zone(item: Mapping[str, Any], materials: Mapping[str, Material], known: set[str]) -> Zone:
+def _zone(
+    item: Mapping[str, Any], materials: Mapping[str, Mapping[str, Any]], known: set[str]
+) -> Zone:
     what = f"zone {item.get('name')!r}"
     if item.get("type", "BooleanZone") != "BooleanZone":
         raise UnsupportedFeature(f"{what}: zone type {item.get('type')!r}")
@@ -226,7 +232,7 @@ def _zone(item: Mapping[str, Any], materials: Mapping[str, Material], known: set
     )
 
 
-def _world(item: Mapping[str, Any] | None, materials: Mapping[str, Material]) -> WorldZone:
+def _world(item: Mapping[str, Any] | None, materials: Mapping[str, Mapping[str, Any]]) -> WorldZone:
     if not isinstance(item, Mapping):
         raise ConversionError("the project has no world zone")
     # A world cylinder's inner radius is an editor artefact (ex1 has inner = outer radius).
@@ -288,10 +294,13 @@ def _beam(item: Mapping[str, Any], geant4: bool) -> BeamSettings:
         sigma_x=abs(number(sigma.get("x", 0), "beam sigma x")),
         sigma_y=abs(number(sigma.get("y", 0), "beam sigma y")),
         sad=str(sad.get("type", "none")),
+        sad_x=number(sad.get("x", 0), "beam SAD x"),
+        sad_y=number(sad.get("y", 0), "beam SAD y"),
         divergence_x=number(divergence.get("x", 0), "beam divergence x"),
         divergence_y=number(divergence.get("y", 0), "beam divergence y"),
         focal_distance=number(divergence.get("distanceToFocal", 0), "beam focal distance"),
         source_type=str(item.get("sourceType", "simple")),
+        source_file=str((item.get("sourceFile") or {}).get("value") or ""),
         primaries=count(item["numberOfParticles"], "beam numberOfParticles"),
     )
 
@@ -452,19 +461,5 @@ def _modifier(item: Mapping[str, Any], what: str) -> Modifier:
 
 
 def _beam_spec(beam: BeamSettings) -> BeamSpec:
-    """The beam as engines take it: a Gaussian spot and divergence (``support`` refuses the
-    other shapes); a particle that is not a nucleus gets Z = A = 0."""
-    z, a = beam.particle.nucleus or (0, 0)
-    gaussian = beam.shape == "Gaussian"
-    return BeamSpec(
-        energy=beam.energy,
-        energy_sigma=max(beam.energy_sigma, 0.0),
-        position=np.array(beam.position, dtype=np.float64),
-        direction=np.array(beam.direction, dtype=np.float64),
-        sigma_x=beam.sigma_x if gaussian else 0.0,
-        sigma_y=beam.sigma_y if gaussian else 0.0,
-        divergence_x=beam.divergence_x / 1000,  # the editor gives mrad
-        divergence_y=beam.divergence_y / 1000,
-        particle_z=z,
-        particle_a=a,
-    )
+    """The beam as engines take it (see beams.py)."""
+    return beam_spec(beam)

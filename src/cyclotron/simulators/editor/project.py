@@ -155,8 +155,8 @@ class Particle:
 
 @dataclass(frozen=True)
 class BeamSettings:
-    """The editor's beam as given (energies in total MeV, divergence in mrad), kept so that an
-    engine can refuse what a ``BeamSpec`` cannot express (a flat spot, SAD, a source file)."""
+    """The editor's beam as given (energies in total MeV, divergence in mrad, lengths in cm),
+    kept so that an engine can refuse what it cannot run."""
 
     particle: Particle
     energy: float
@@ -167,10 +167,13 @@ class BeamSettings:
     sigma_x: float
     sigma_y: float
     sad: str  # "none", "single" or "double"
+    sad_x: float
+    sad_y: float
     divergence_x: float
     divergence_y: float
     focal_distance: float
     source_type: str  # "simple" or "file"
+    source_file: str  # the spot list (sobp.dat) of a "file" source
     primaries: int
 
 

@@ -271,7 +271,7 @@ class _Steps:
             gamma = 1.0 + self.variable("ENUC") / AMU_MEV
             return batch.length * np.sqrt(1.0 - 1.0 / (gamma * gamma))
         if kind == "length_let":
-            return batch.length * batch.let
+            return batch.length * batch.track_averaged_let
         if kind == "edep_let":
             return batch.edep * batch.let
         raise KeyError(kind)

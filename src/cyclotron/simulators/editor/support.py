@@ -17,7 +17,7 @@ from cyclotron.simulators.editor.project import (
     WorldZone,
     Zone,
 )
-from cyclotron.simulators.editor.records import BLACK_HOLE_ICRU, VACUUM_ICRU
+from cyclotron.simulators.editor.records import BLACK_HOLE_ICRU, VACUUM_ICRU, BeamSpec
 
 __all__ = ["DIFFERENTIALS", "FILTER_KEYWORDS", "check_supported", "output_problems"]
 
@@ -26,6 +26,10 @@ DIFFERENTIALS = frozenset({"E", "ENUC", "EAMU"})
 #: Filter rule keywords the scoring evaluates per step.
 FILTER_KEYWORDS = frozenset({"Z", "A", "GEN", "E", "ENUC", "EAMU"})
 MAX_DIFFERENTIALS = 2
+#: The editor's beam settings every engine of this model takes (see beams.py).
+BEAM_SHAPES = ("Gaussian", "Flat square", "Flat circular")
+SAD_TYPES = ("none", "single", "double")
+SOURCE_TYPES = ("simple", "file")
 
 
 def check_supported(
@@ -36,33 +40,58 @@ def check_supported(
     quantities: set[str],
     detectors: set[str],
     media: Callable[[int], bool],
+    energies: tuple[float, float] | None = None,
 ) -> None:
     """Refuse, naming every item, what ``engine`` cannot run.
 
     ``particles`` are the beam particles it transports as (Z, A), None for any; ``quantities``
     the quantity keywords it scores, ``detectors`` the detector kinds, and ``media`` tells
-    whether it knows an ICRU material (black hole and vacuum are always known).
+    whether it knows an ICRU material (black hole and vacuum are always known). ``energies``
+    is the range of beam kinetic energies (MeV) its tables cover, None for any (each spot's
+    energy, for a spot list). Every beam shape, SAD and spot-list source of beams.py is
+    taken.
     """
     problems = [
         *(f"the special component {name!r}" for name in project.special_components),
-        *_beam_problems(project.beam_settings, particles),
+        *_beam_problems(project.beam_settings, project.beam, particles, energies),
         *_media_problems(project, media),
         *output_problems(project.outputs, quantities, detectors),
     ]
     if problems:
-        raise UnsupportedFeature(f"{'; '.join(problems)}: not supported by the {engine} engine")
+        # Each item once (an output may score one quantity several times), then what it does.
+        listed = "; ".join(dict.fromkeys(problems))
+        scores = f"it scores {_listing(quantities)} in {_listing(detectors)} detectors"
+        raise UnsupportedFeature(f"{listed}: not supported by the {engine} engine ({scores})")
 
 
-def _beam_problems(beam: BeamSettings, particles: set[tuple[int, int]] | None) -> Iterator[str]:
+def _listing(names: set[str] | frozenset[str]) -> str:
+    ordered = sorted(names, key=str.lower)
+    return ordered[0] if len(ordered) == 1 else f"{', '.join(ordered[:-1])} and {ordered[-1]}"
+
+
+def _beam_problems(
+    beam: BeamSettings,
+    spec: BeamSpec,
+    particles: set[tuple[int, int]] | None,
+    energies: tuple[float, float] | None,
+) -> Iterator[str]:
     nucleus = beam.particle.nucleus
     if particles is not None and (nucleus is None or nucleus not in particles):
         yield f"the beam particle {beam.particle.label}"
-    if beam.source_type != "simple":
-        yield f"a beam source file (source type {beam.source_type!r})"
-    if beam.sad != "none":
-        yield f"the beam SAD (type {beam.sad!r})"
-    if beam.shape != "Gaussian":
-        yield f"the beam shape {beam.shape!r}"
+    if energies is not None:
+        low, high = energies
+        outside = sorted({e for e in spec.energies if not low <= e <= high})
+        if outside:
+            listed = ", ".join(f"{e:g}" for e in outside[:5]) + (", ..." if outside[5:] else "")
+            yield f"the beam energy {listed} MeV (its tables cover {low:g} to {high:g} MeV)"
+    if beam.source_type not in SOURCE_TYPES:
+        yield f"the beam source type {beam.source_type!r} (known: simple, file)"
+    if beam.sad not in SAD_TYPES:
+        yield f"the beam SAD type {beam.sad!r} (known: none, single, double)"
+    elif beam.sad != "none" and not (beam.sad_x > 0 and (beam.sad == "single" or beam.sad_y > 0)):
+        yield f"the beam SAD {beam.sad_x:g}, {beam.sad_y:g} cm (must be positive)"
+    if beam.shape not in BEAM_SHAPES:
+        yield f"the beam shape {beam.shape!r} (known: {', '.join(BEAM_SHAPES)})"
     if beam.focal_distance:
         yield "a beam divergence with a focal distance"
     if beam.energy_sigma < 0:

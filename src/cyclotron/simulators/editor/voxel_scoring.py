@@ -1,7 +1,7 @@
-"""Scoring what an engine gives per voxel (MCsquare's dose and dose-averaged LET) into the
-project's outputs: each Dose page is the mass-weighted mean of the voxel doses in a detector
-bin, each dLET page the dose-weighted mean of their LET (spec/results.md pages, as
-``scoring.Scoring`` writes them for step records)."""
+"""Scoring what an engine gives per voxel (MCsquare's dose and the dose-averaged LET of its
+protons) into the project's outputs: each Dose page is the mass-weighted mean of the voxel
+doses in a detector bin, each dLET page (filtered to protons) the dose-weighted mean of their
+LET (spec/results.md pages, as ``scoring.Scoring`` writes them for step records)."""
 
 from __future__ import annotations
 
@@ -33,14 +33,18 @@ MAX_PARTS = 4  # per axis, when a voxel is split among bins narrower than itself
 
 def check_voxel_scorable(project: EditorProject) -> None:
     """Refuse, naming them, the outputs that voxel dose and dose-averaged LET cannot give:
-    other quantities, filters (but all protons on dLET, what MCsquare's LET is), modifiers."""
+    other quantities, filters, modifiers. A dLET must be filtered to protons (Z == 1 and
+    A == 1): the engine's LET is that of protons, primary and secondary, and served for all
+    particles it would read as SHIELD-HIT12A's, which heavier fragments raise."""
     problems = list(output_problems(project.outputs, VOXEL_QUANTITIES, DETECTOR_KINDS))
     for output in project.outputs:
         for quantity in output.quantities:
             what = f"quantity {quantity.name!r} of output {output.name!r}"
             chosen = quantity.filter
             rules = {(r.keyword, r.operator, r.value) for r in chosen.rules} if chosen else set()
-            if chosen is not None and (quantity.keyword != "dLET" or rules != PROTONS):
+            if quantity.keyword == "dLET" and chosen is None:
+                problems.append(f"{what} without a filter for protons (Z == 1, A == 1)")
+            elif chosen is not None and (quantity.keyword != "dLET" or rules != PROTONS):
                 problems.append(f"the filter {chosen.name!r} of {what}")
             if quantity.modifiers:
                 problems.append(f"the differential modifiers of {what}")

@@ -9,9 +9,9 @@ HU→material tables, so every voxel holds exactly the project's material and de
 Vacuum (ICRU 1000), black hole (ICRU 0) and voxels outside the world become MCsquare's Air
 at ``VACUUM_DENSITY`` (they lose about 1e-6 of what water takes); MCsquare cannot absorb
 particles, so a black hole is transparent here. Dose and LET there are reported as zero.
-Dose is scored to medium (``Dose_to_Water_conversion Disabled``). The beam is one spot of
-a one-field plan whose nozzle exit is the editor's beam position; its beam model (BDL) is
-made for it and has no range-shifter block.
+Dose is scored to medium (``Dose_to_Water_conversion Disabled``). The beam becomes a
+one-field plan whose nozzle exit is the editor's beam position, with a beam model (BDL)
+made for it and no range-shifter block (plan.py).
 """
 
 from __future__ import annotations
@@ -30,6 +30,27 @@ from cyclotron.simulators.editor.records import (
     Medium,
     VoxelGrid,
 )
+from cyclotron.simulators.mcsquare.plan import (
+    MIN_DIVERGENCE_RAD,
+    MIN_SPOT_MM,
+    BeamGeometry,
+    _bev_axes,
+    bdl_text,
+    beam_geometry,
+    plan_layers,
+    plan_text,
+)
+
+__all__ = [
+    "MIN_DIVERGENCE_RAD",
+    "MIN_SPOT_MM",
+    "BeamGeometry",
+    "_bev_axes",
+    "bdl_text",
+    "beam_geometry",
+    "plan_text",
+    "prepare_run",
+]
 
 CT_FILE = "CT.mhd"
 DENSITY_TABLE = "HU_Density_Conversion.txt"
@@ -41,18 +62,11 @@ OUTPUT_DIR = "Outputs"
 
 #: MCsquare's lowest-density stand-in for vacuum (Air, g/cm3).
 VACUUM_DENSITY = 1e-6
+#: The top of MCsquare's stopping-power tables (``Materials/*/PSTAR_Stop_Pow.dat``, MeV):
+#: a beam above it runs outside them.
+STOPPING_POWER_MAX_ENERGY = 400.0
 HU_STEP = 10
 AIR_LABEL = 13
-#: How far upstream of the editor's beam position the particles start (mm): a source
-#: exactly on a CT face would sit one voxel past the grid.
-SOURCE_SETBACK_MM = 1e-3
-#: Nozzle exit to isocentre (mm): the isocentre is put this far downstream of the start.
-NOZZLE_MM = 1.0
-# Floors that keep MCsquare's 2x2 phase-space diagonalisation finite for a point source.
-MIN_SPOT_MM = 1e-3
-MIN_DIVERGENCE_RAD = 1e-6
-CORRELATION = 1e-3
-SM_DISTANCE_MM = 1e4
 BATCHES = 10
 
 #: ICRU material id -> label in MCsquare's Materials/list.dat, for the same material
@@ -181,136 +195,13 @@ def hu_table_texts(rows: tuple[tuple[int, int, float], ...]) -> tuple[str, str]:
     return "\n".join(density) + "\n", "\n".join(material) + "\n"
 
 
-@dataclass(frozen=True)
-class BeamGeometry:
-    """The beam as MCsquare's plan states it (angles in degrees, positions in mm)."""
+def config_text(primaries: int, seed: int, threads: int, *, heavy_secondaries: bool = True) -> str:
+    """config.txt: seed, primaries, threads, Dose and LET as MHD, dose to medium.
 
-    gantry_deg: float
-    couch_deg: float
-    isocenter_mm: tuple[float, float, float]
-    nozzle_mm: float
-    spot_mm: tuple[float, float]  # sigma along the BDL's x and y
-    divergence_rad: tuple[float, float]
-
-
-def _bev_axes(gantry: float, couch: float) -> tuple[npt.NDArray[np.float64], ...]:
-    """MCsquare's beam direction and the CT-frame vectors of its spot x and y axes."""
-
-    def to_ct(v: tuple[float, float, float]) -> npt.NDArray[np.float64]:
-        x, y, z = v  # MCsquare's compute_beam_model.c: rotateY(gantry), rotateZ(-couch), XZY
-        x, z = (
-            x * math.cos(gantry) + z * math.sin(gantry),
-            -x * math.sin(gantry) + z * math.cos(gantry),
-        )
-        x, y = x * math.cos(couch) + y * math.sin(couch), -x * math.sin(couch) + y * math.cos(couch)
-        return np.array([x, z, y])
-
-    # the spot is sampled in BEV and turned by pi about x: (X, Y, 0) -> (X, -Y, 0)
-    return to_ct((0.0, 0.0, -1.0)), to_ct((1.0, 0.0, 0.0)), to_ct((0.0, -1.0, 0.0))
-
-
-def _ray_meets_box(
-    start: npt.NDArray[np.float64],
-    direction: npt.NDArray[np.float64],
-    size: npt.NDArray[np.float64],
-) -> bool:
-    """Whether the ray from ``start`` along ``direction`` crosses the box [0, size]."""
-    near, far = 0.0, math.inf
-    for p, d, s in zip(start, direction, size, strict=True):
-        if abs(d) < 1e-12:
-            if not 0.0 <= p <= s:
-                return False
-            continue
-        t0, t1 = sorted(((0.0 - p) / d, (s - p) / d))
-        near, far = max(near, t0), min(far, t1)
-    return near < far
-
-
-def beam_geometry(grid: VoxelGrid, beam: BeamSpec) -> BeamGeometry:
-    """Gantry, couch and isocentre that start the spot at the editor's beam position."""
-    if beam.particle_z != 1 or beam.particle_a != 1:
-        raise ValueError(
-            f"MCsquare transports protons only, not Z={beam.particle_z} A={beam.particle_a}"
-        )
-    direction = np.asarray(beam.direction, dtype=np.float64)
-    direction = direction / np.linalg.norm(direction)
-    u, v, w = (float(c) for c in direction)
-    gantry = math.acos(max(-1.0, min(1.0, -v)))
-    couch = math.atan2(w, -u) if math.hypot(u, w) > 1e-12 else 0.0
-    _, axis_x, _ = _bev_axes(gantry, couch)
-    sigmas = (10 * beam.sigma_x, 10 * beam.sigma_y)
-    divergences = (beam.divergence_x, beam.divergence_y)
-    if abs(axis_x[0]) < abs(axis_x[1]):  # the BDL's x lies along the editor's y: swap
-        sigmas, divergences = sigmas[::-1], divergences[::-1]
-    start = 10 * (np.asarray(beam.position, dtype=np.float64) - grid.origin)
-    start = start - SOURCE_SETBACK_MM * direction
-    if not _ray_meets_box(start, direction, 10 * grid.spacing * np.array(grid.shape)):
-        # MCsquare 1.1 does not drop such particles cleanly: it scores garbage at a face
-        raise ValueError("the beam never enters the voxel grid: check its position and direction")
-    iso = start + NOZZLE_MM * direction
-    return BeamGeometry(
-        gantry_deg=math.degrees(gantry),
-        couch_deg=math.degrees(couch),
-        isocenter_mm=(float(iso[0]), float(iso[1]), float(iso[2])),
-        nozzle_mm=NOZZLE_MM,
-        spot_mm=(max(sigmas[0], MIN_SPOT_MM), max(sigmas[1], MIN_SPOT_MM)),
-        divergence_rad=(
-            max(divergences[0], MIN_DIVERGENCE_RAD),
-            max(divergences[1], MIN_DIVERGENCE_RAD),
-        ),
-    )
-
-
-def plan_text(energy: float, geometry: BeamGeometry) -> str:
-    """A one-field, one-layer, one-spot PBS plan (spot at the isocentre, weight 1)."""
-    iso = "\t".join(f"{c:.6f}" for c in geometry.isocenter_mm)
-    lines = [
-        "#TREATMENT-PLAN-DESCRIPTION", "#PlanName", "cyclotron", "#NumberOfFractions", "1",
-        "##FractionID", "1", "##NumberOfFields", "1", "###FieldsID", "1",
-        "#TotalMetersetWeightOfAllFields", "1.000000", "",
-        "#FIELD-DESCRIPTION", "###FieldID", "1", "###FinalCumulativeMeterSetWeight", "1.000000",
-        "###GantryAngle", f"{geometry.gantry_deg:.9f}",
-        "###PatientSupportAngle", f"{geometry.couch_deg:.9f}",
-        "###IsocenterPosition", iso, "###NumberOfControlPoints", "1", "",
-        "#SPOTS-DESCRIPTION", "####ControlPointIndex", "1", "####SpotTunnedID", "1",
-        "####CumulativeMetersetWeight", "1.000000", "####Energy (MeV)", f"{energy:.6f}",
-        "####NbOfScannedSpots", "1", "####X Y Weight", "0.000000 0.000000 1.000000",
-    ]  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
-def bdl_text(beam: BeamSpec, geometry: BeamGeometry) -> str:
-    """A single-Gaussian UPenn beam model with two rows bracketing the beam's energy.
-
-    No range-shifter block: one declared while the plan has none loses every primary.
-    ``ProtonsMU`` is 1, so MCsquare's dose is per simulated primary.
+    Without ``heavy_secondaries`` the deuterons and alphas of nuclear events deposit their
+    energy where they are born instead of being transported; MCsquare scores no LET for
+    such deposits, so its LET is then that of protons alone (primary and secondary).
     """
-    spread = 100.0 * beam.energy_sigma / beam.energy  # MCsquare: sigma in % of the energy
-    (sx, sy), (dx, dy) = geometry.spot_mm, geometry.divergence_rad
-    c = CORRELATION
-    optics = f"{sx:.6g}\t{dx:.6g}\t{c}\t{sy:.6g}\t{dy:.6g}\t{c}"
-    rows = [
-        f"{e:.6f}\t{e:.6f}\t{spread:.6g}\t1.0\t1.0\t{optics}\t0.0\t{optics}"
-        for e in (beam.energy * 0.99, beam.energy * 1.01)
-    ]
-    header = (
-        "NominalEnergy\tMeanEnergy\tEnergySpread\tProtonsMU\tWeight1\tSpotSize1x\tDivergence1x"
-        "\tCorrelation1x\tSpotSize1y\tDivergence1y\tCorrelation1y\tWeight2\tSpotSize2x"
-        "\tDivergence2x\tCorrelation2x\tSpotSize2y\tDivergence2y\tCorrelation2y"
-    )
-    lines = [
-        "--UPenn beam model (double gaussian)--",  # MCsquare selects its reader on this line
-        "# written by cyclotron for one editor beam", "",
-        "Nozzle exit to Isocenter distance", f"{geometry.nozzle_mm:.6f}", "",
-        "SMX to Isocenter distance", f"{SM_DISTANCE_MM:.1f}", "",
-        "SMY to Isocenter distance", f"{SM_DISTANCE_MM:.1f}", "",
-        "Beam parameters", "2 energies", "", header, *rows,
-    ]  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
-def config_text(primaries: int, seed: int, threads: int) -> str:
-    """config.txt: seed, primaries, threads, Dose and LET as MHD, dose to medium."""
     settings = {
         "Num_Threads": threads,
         "RNG_Seed": seed,
@@ -322,6 +213,8 @@ def config_text(primaries: int, seed: int, threads: int) -> str:
         "BDL_Machine_Parameter_File": BDL_FILE,
         "BDL_Plan_File": PLAN_FILE,
         "Simulate_Nuclear_Interactions": True,
+        "Simulate_Secondary_Deuterons": heavy_secondaries,
+        "Simulate_Secondary_Alphas": heavy_secondaries,
         "Compute_stat_uncertainty": True,
         "Output_Directory": OUTPUT_DIR,
         "Dose_MHD_Output": True,
@@ -335,13 +228,20 @@ def config_text(primaries: int, seed: int, threads: int) -> str:
 
 
 def prepare_run(
-    workdir: Path, grid: VoxelGrid, beam: BeamSpec, primaries: int, seed: int, threads: int = 1
+    workdir: Path,
+    grid: VoxelGrid,
+    beam: BeamSpec,
+    primaries: int,
+    seed: int,
+    threads: int = 1,
+    *,
+    heavy_secondaries: bool = True,
 ) -> Path:
     """Write every input of one run into ``workdir``; returns the config.txt path."""
     if primaries < 1 or seed < 1 or threads < 1:
         raise ValueError(f"need primaries, seed and threads >= 1: {primaries}, {seed}, {threads}")
-    if not beam.energy > 0:
-        raise ValueError(f"beam energy must be positive, got {beam.energy} MeV")
+    if not min(beam.energies) > 0:
+        raise ValueError(f"beam energy must be positive, got {min(beam.energies)} MeV")
     workdir.mkdir(parents=True, exist_ok=True)
     tables = ct_tables(grid)
     spacing_mm = tuple(float(10 * s) for s in grid.spacing)
@@ -350,8 +250,10 @@ def prepare_run(
     (workdir / DENSITY_TABLE).write_text(density, encoding="ascii")
     (workdir / MATERIAL_TABLE).write_text(material, encoding="ascii")
     geometry = beam_geometry(grid, beam)
-    (workdir / PLAN_FILE).write_text(plan_text(beam.energy, geometry), encoding="ascii")
-    (workdir / BDL_FILE).write_text(bdl_text(beam, geometry), encoding="ascii")
+    layers = plan_layers(grid, beam, geometry)
+    (workdir / PLAN_FILE).write_text(plan_text(layers, geometry), encoding="ascii")
+    (workdir / BDL_FILE).write_text(bdl_text(layers, geometry), encoding="ascii")
     config = workdir / CONFIG_FILE
-    config.write_text(config_text(primaries, seed, threads), encoding="ascii")
+    text = config_text(primaries, seed, threads, heavy_secondaries=heavy_secondaries)
+    config.write_text(text, encoding="ascii")
     return config

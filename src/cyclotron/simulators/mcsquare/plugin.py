@@ -2,10 +2,11 @@
 binary and physics data ship in the ``opentps-core`` wheel, runs editor projects here.
 
 The project's geometry is voxelised into a CT whose every voxel carries its zone's material
-and density, the beam becomes a one-spot plan with a beam model made for it, and the dose
-and dose-averaged LET MCsquare scores per voxel are mapped back onto the project's detectors.
-MCsquare scores no fluence and transports protons only; projects asking for more are refused
-at submission, naming what they ask for. Options: ``voxel_mm`` (the CT's voxel size) and
+and density, the beam becomes a plan of spots with a beam model made for it (plan.py), and
+the dose and the dose-averaged LET of protons MCsquare scores per voxel are mapped back onto
+the project's detectors (see task.py). MCsquare scores no fluence and transports protons only;
+projects asking for more (a dLET not filtered to protons included) are refused at
+submission, naming what they ask for. Options: ``voxel_mm`` (the CT's voxel size) and
 ``threads`` (MCsquare's threads per task, 1 by default: tasks already run side by side).
 """
 
@@ -21,7 +22,7 @@ from cyclotron.simulators.editor.model import EditorProject, check_supported
 from cyclotron.simulators.editor.scoring import DETECTOR_KINDS
 from cyclotron.simulators.editor.voxel_scoring import VOXEL_QUANTITIES, check_voxel_scorable
 from cyclotron.simulators.mcsquare import install
-from cyclotron.simulators.mcsquare.inputs import supported_icru
+from cyclotron.simulators.mcsquare.inputs import STOPPING_POWER_MAX_ENERGY, supported_icru
 
 PROTON = (1, 1)
 
@@ -43,6 +44,7 @@ class McsquareSimulator(EditorEngine):
             quantities=set(VOXEL_QUANTITIES),
             detectors=set(DETECTOR_KINDS),
             media=supported_icru,
+            energies=(0.0, STOPPING_POWER_MAX_ENERGY),
         )
         check_voxel_scorable(project)
 

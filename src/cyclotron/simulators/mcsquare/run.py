@@ -101,10 +101,17 @@ def run_mcsquare(
     *,
     threads: int = 1,
     on_line: Callable[[str], None] | None = None,
+    heavy_secondaries: bool = True,
 ) -> McsquareResult:
-    """Simulate ``primaries`` protons of ``beam`` through ``grid`` with MCsquare."""
+    """Simulate ``primaries`` protons of ``beam`` through ``grid`` with MCsquare.
+
+    Without ``heavy_secondaries`` (see inputs.config_text) the LET is that of protons alone,
+    and the dose is not the full physics' (deuterons then stop where they are born).
+    """
     found = install.locate()
-    config = prepare_run(workdir, grid, beam, primaries, seed, threads)
+    config = prepare_run(
+        workdir, grid, beam, primaries, seed, threads, heavy_secondaries=heavy_secondaries
+    )
     shutil.rmtree(workdir / OUTPUT_DIR, ignore_errors=True)  # never read a stale result
     env = {**os.environ, install.MATERIALS_ENV: _materials_path(workdir, found.materials)}
     started = time.monotonic()
