@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, case, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cyclotron.domain.records import JobFilter, JobRecord, TaskRecord
+from cyclotron.domain.records import JobRecord, TaskRecord, TaskSummary
 from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
+from cyclotron.storage import counts
 from cyclotron.storage.tables import AdmissionCursorRow, EventRow, JobRow, TaskRow
 
 _ACTIVE = [s.value for s in JOB_ACTIVE]
@@ -48,16 +50,18 @@ def add_job(
 
 def pending_counts(session: Session, service: str, owner_id: int) -> tuple[int, int]:
     """Pending jobs of a service: all users, and this one."""
-    pending = (JobRow.service == service, JobRow.state == JobState.PENDING.value)
-    total = session.scalar(select(func.count()).select_from(JobRow).where(*pending))
-    mine = session.scalar(
-        select(func.count()).select_from(JobRow).where(*pending, JobRow.owner_id == owner_id)
-    )
-    return int(total or 0), int(mine or 0)
+    pending = {JobState.PENDING.value}
+    total = counts.count(session, service=service, states=pending)
+    mine = counts.count(session, owner_id=owner_id, service=service, states=pending)
+    return total, mine
 
 
 def find_job(session: Session, job_id: str) -> JobRow | None:
     return session.scalar(select(JobRow).where(JobRow.id == job_id))
+
+
+def job_exists(session: Session, job_id: str) -> bool:
+    return session.scalar(select(JobRow.number).where(JobRow.id == job_id)) is not None
 
 
 def find_job_by_number(session: Session, number: int) -> JobRow | None:
@@ -68,6 +72,33 @@ def job_tasks(session: Session, job_id: str) -> list[TaskRow]:
     return list(
         session.scalars(select(TaskRow).where(TaskRow.job_id == job_id).order_by(TaskRow.index))
     )
+
+
+_TASK_FIELDS = (
+    TaskRow.job_id,
+    TaskRow.index,
+    TaskRow.state,
+    TaskRow.attempt,
+    TaskRow.seed,
+    TaskRow.progress_done,
+    TaskRow.progress_total,
+    TaskRow.exit_code,
+    TaskRow.error,
+    TaskRow.started_at,
+    TaskRow.ended_at,
+    TaskRow.requested_primaries,
+    TaskRow.estimated_seconds,
+    TaskRow.last_update_at,
+    TaskRow.stage,
+)
+_TASK_STATES = {state.value: state for state in TaskState}
+_TASKS = select(*_TASK_FIELDS).where(TaskRow.job_id == bindparam("job")).order_by(TaskRow.index)
+
+
+def task_records(session: Session, job_id: str) -> list[TaskRecord]:
+    """The job's tasks in order, read as plain rows in one query (a job may have 1,000)."""
+    rows = session.connection().execute(_TASKS, {"job": job_id}).all()
+    return [TaskRecord.from_values(row, _TASK_STATES) for row in rows]
 
 
 def lock_job_tasks(session: Session, job_id: str) -> None:
@@ -83,45 +114,6 @@ def lock_job_tasks(session: Session, job_id: str) -> None:
 
 def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
     return session.scalar(select(TaskRow).where(TaskRow.job_id == job_id, TaskRow.index == index))
-
-
-def filter_clauses(where: JobFilter) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
-    if where.owner_id is not None:
-        clauses.append(JobRow.owner_id == where.owner_id)
-    if where.states is not None:
-        clauses.append(JobRow.state.in_([s.value for s in where.states]))
-    if where.service is not None:
-        clauses.append(JobRow.service == where.service)
-    if where.name_contains:
-        escaped = where.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append(func.lower(JobRow.name).like(f"%{escaped.lower()}%", escape="\\"))
-    return clauses
-
-
-def count_jobs(session: Session, where: JobFilter) -> int:
-    stmt = select(func.count()).select_from(JobRow).where(*filter_clauses(where))
-    return int(session.scalar(stmt) or 0)
-
-
-def list_jobs(session: Session, where: JobFilter, offset: int, limit: int) -> list[JobRow]:
-    stmt = (
-        select(JobRow)
-        .where(*filter_clauses(where))
-        .order_by(JobRow.created_at.desc(), JobRow.number.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
-def tasks_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[TaskRow]]:
-    found: dict[str, list[TaskRow]] = {job_id: [] for job_id in job_ids}
-    if job_ids:
-        stmt = select(TaskRow).where(TaskRow.job_id.in_(job_ids)).order_by(TaskRow.index)
-        for task in session.scalars(stmt):
-            found[task.job_id].append(task)
-    return found
 
 
 def delete_job(session: Session, job_id: str) -> None:
@@ -151,7 +143,12 @@ def task_record(row: TaskRow) -> TaskRecord:
     )
 
 
-def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
+def job_record(
+    row: JobRow | Row[Any],
+    tasks: Iterable[TaskRow | TaskRecord] = (),
+    summary: TaskSummary | None = None,
+) -> JobRecord:
+    """The record of a job row (an ORM row, or a Core row of the jobs table's columns)."""
     return JobRecord(
         id=row.id,
         number=row.number,
@@ -172,9 +169,10 @@ def job_record(row: JobRow, tasks: Iterable[TaskRow] = ()) -> JobRecord:
         cleaned_at=row.cleaned_at,
         last_event_seq=row.last_event_seq,
         input_key=row.input_hash,
-        tasks=tuple(task_record(t) for t in tasks),
+        tasks=tuple(t if isinstance(t, TaskRecord) else task_record(t) for t in tasks),
         yaptide_id=row.yaptide_id,
         attrs=dict(row.attrs or {}),
+        summary=summary,
     )
 
 
@@ -387,10 +385,43 @@ def mark_cleaned(session: Session, job_id: str, now: datetime) -> bool:
 
 
 def jobs_by_service_and_state(session: Session) -> dict[tuple[str, str], int]:
-    stmt = select(JobRow.service, JobRow.state, func.count()).group_by(JobRow.service, JobRow.state)
-    return {(service, state): int(n) for service, state, n in session.execute(stmt)}
+    return counts.by_service_and_state(session)
 
 
 def running_task_count(session: Session) -> int:
     stmt = select(func.count()).select_from(TaskRow).where(TaskRow.state == TaskState.RUNNING.value)
     return int(session.scalar(stmt) or 0)
+
+
+# --- merges ----------------------------------------------------------------------------------
+
+
+def renew_merge_lease(session: Session, job_id: str, owner: str, until: datetime) -> bool:
+    """Extend the lease of the merge ``owner`` runs; False once it holds it no more."""
+    result = session.execute(
+        update(JobRow)
+        .where(
+            JobRow.id == job_id,
+            JobRow.state == JobState.MERGING_RUNNING.value,
+            JobRow.merge_owner == owner,
+        )
+        .values(merge_expires_at=until)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def merges_held(session: Session) -> list[JobRow]:
+    """Jobs whose merge runs under a server's lease (a merge a worker reports holds none)."""
+    stmt = select(JobRow).where(
+        JobRow.state == JobState.MERGING_RUNNING.value, JobRow.merge_owner.is_not(None)
+    )
+    return list(session.scalars(stmt.order_by(JobRow.number)))
+
+
+def existing_job_ids(session: Session, job_ids: Sequence[str], chunk: int = 500) -> set[str]:
+    """Those of ``job_ids`` that name a stored job."""
+    found: set[str] = set()
+    for start in range(0, len(job_ids), chunk):
+        part = list(job_ids[start : start + chunk])
+        found.update(session.scalars(select(JobRow.id).where(JobRow.id.in_(part))))
+    return found

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 from cyclotron.storage.database import Database
+from cyclotron.storage.search import search_index_present
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,6 +28,11 @@ def upgrade(db: Database, revision: str = "head") -> None:
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if revision == "head" and not search_index_present(connection):
+            log.warning(
+                "job search reads the whole jobs table: the database has no index over job "
+                "names (docs/deployment.md says how to add it)"
+            )
 
 
 def current_revision(db: Database) -> str | None:

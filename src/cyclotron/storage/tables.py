@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -46,6 +47,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """One call per value where ``process_result_value`` would add a second: SQLite's text
+        (``2026-11-23 10:00:02.123456``) is parsed here directly. A job's tasks hold three
+        times each, and a job may have 1,000 tasks."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                return datetime.fromisoformat(value + "+00:00")  # (replace() costs 4 times more)
+            return self.process_result_value(value, dialect)
+
+        return process
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -57,9 +74,26 @@ class Base(DeclarativeBase):
 
 class JobRow(Base):
     __tablename__ = "jobs"
+    # Each listing's filter and order (newest first: created_at, then number) has an index
+    # whose prefix is its filter; a filter on states reads one range per state
+    # (storage/listing.py). docs/architecture.md lists which query takes which.
     __table_args__ = (
-        Index("ix_jobs_state_service", "state", "service"),
-        Index("ix_jobs_owner", "owner_id"),
+        Index("ix_jobs_created", "created_at", "number"),
+        Index("ix_jobs_owner_created", "owner_id", "created_at", "number"),
+        Index("ix_jobs_state_created", "state", "created_at", "number"),
+        Index("ix_jobs_owner_state_created", "owner_id", "state", "created_at", "number"),
+        Index("ix_jobs_service_state_created", "service", "state", "created_at", "number"),
+        # /user/simulations by end time.
+        Index("ix_jobs_owner_ended", "owner_id", "ended_at", "created_at", "number"),
+        # Retention: the jobs whose files are still there, by service and end time.
+        Index(
+            "ix_jobs_uncleaned_end",
+            "service",
+            "ended_at",
+            sqlite_where=text("cleaned_at IS NULL"),
+            postgresql_where=text("cleaned_at IS NULL"),
+        ),
+        Index("ix_jobs_input_hash", "input_hash"),
         Index("ix_jobs_yaptide_id", "yaptide_id", unique=True),
         {"sqlite_autoincrement": True},
     )
@@ -95,13 +129,19 @@ class JobRow(Base):
     # Set when the job was sent elsewhere than its service's executor (``slurm``); such jobs
     # are never admitted or claimed by the dispatcher.
     executor: Mapped[str | None] = mapped_column(String(32))
+    # The lease of the merge this server runs (MERGING_RUNNING): who holds it and until when,
+    # as a task's lease; and how many merges were started (a lost one runs again).
+    merge_owner: Mapped[str | None] = mapped_column(String(128))
+    merge_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    merge_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("job_id", "index", name="uq_tasks_job_index"),
-        Index("ix_tasks_state", "state"),
+        # By state, and the most recently ended of a state (throughput estimates).
+        Index("ix_tasks_state_ended", "state", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -148,6 +188,27 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class JobCountRow(Base):
+    """How many jobs each (owner, service, state, face) has: the sum of its rows' ``n``.
+
+    Triggers on ``jobs`` (migration 0007) append +1 and -1 rows as jobs are stored, change
+    state and go; nothing updates a row in place, so concurrent writers never wait on each
+    other here. The dispatcher folds the rows of each key changed since its last fold into
+    one (storage/counts.py), so a total reads a few rows per key, whatever the jobs number.
+    """
+
+    __tablename__ = "job_counts"
+    __table_args__ = (Index("ix_job_counts_key", "owner_id", "service", "state", "yaptide"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    service: Mapped[str] = mapped_column(String(64), nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    # Whether the jobs are simulations of the YAPTIDE face (``yaptide_id`` set).
+    yaptide: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class AdmissionCursorRow(Base):
@@ -218,4 +279,27 @@ class ClusterRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class IdempotencyKeyRow(Base):
+    """A submission made with an ``Idempotency-Key``: the same key from the same owner within
+    a day gets this answer again instead of a second job (services/intake/store.py)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "key", name="uq_idempotency_keys_owner_key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    # SHA-256 of the request as its face reads it (route, fields, files' digests).
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

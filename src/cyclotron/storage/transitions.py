@@ -4,7 +4,9 @@ A change is ``UPDATE ... WHERE state IN (allowed predecessors)`` (``stage IN`` f
 of two concurrent writers only one can win, and a late CANCELED never overwrites COMPLETED (or
 the reverse). Every change that wins appends an event in the same transaction. The columns a
 change may set besides the state are typed (``JobColumns``, ``TaskColumns``): those its callers
-need, no more.
+need, no more. Errors and reasons are stored as users may read them: without the server's
+paths (``domain.messages``), and with what no database may hold, such as a NUL an engine wrote
+to its stderr, replaced (``domain.text``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 
+from cyclotron.domain.messages import without_paths
 from cyclotron.domain.states import (
     JOB_ACTIVE,
     JobStage,
@@ -25,6 +28,7 @@ from cyclotron.domain.states import (
     stage_predecessors,
     task_predecessors,
 )
+from cyclotron.domain.text import storable
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import JobRow, TaskRow, utcnow
 
@@ -36,6 +40,9 @@ class JobColumns(TypedDict, total=False):
     ended_at: datetime
     error: str | None
     error_kind: str | None
+    merge_owner: str | None
+    merge_expires_at: datetime | None
+    merge_attempts: int
 
 
 class TaskColumns(TypedDict, total=False):
@@ -79,21 +86,23 @@ def change_job_state(
     target: JobState,
     *,
     stage: JobStage | None = None,
+    only_if: tuple[ColumnElement[bool], ...] = (),
     reason: str | None = None,
     **columns: Unpack[JobColumns],
 ) -> bool:
-    """Move a job to ``target`` if its current state allows it; True when this call won.
+    """Move a job to ``target`` if its current state allows it (and ``only_if`` holds); True
+    when this call won.
 
     The ``stage`` moves along with it only where the stage table allows (or is already
     there): the stage is never decisive, so it cannot refuse a change of state.
     """
-    values: dict[str, Any] = {"state": target.value, **columns}
+    values: dict[str, Any] = {"state": target.value, **_shown(columns)}
     if stage is not None:
         allowed = stage_predecessors(stage) | {stage}
         values["stage"] = case((JobRow.stage.in_(allowed), stage.value), else_=JobRow.stage)
     stmt = (
         update(JobRow)
-        .where(JobRow.id == job_id, JobRow.state.in_(job_predecessors(target)))
+        .where(JobRow.id == job_id, JobRow.state.in_(job_predecessors(target)), *only_if)
         .values(values)
         .returning(JobRow.stage)
     )
@@ -104,7 +113,7 @@ def change_job_state(
     if stage is not None and stage_now == stage.value:
         data["stage"] = stage.value
     if reason:
-        data["reason"] = reason
+        data["reason"] = storable(without_paths(reason))
     append_event(session, job_id, "state", data)
     return True
 
@@ -155,13 +164,13 @@ def change_task_state(
             TaskRow.state.in_(task_predecessors(target)),
             *only_if,
         )
-        .values({"state": target.value, "last_update_at": utcnow(), **columns})
+        .values({"state": target.value, "last_update_at": utcnow(), **_shown(columns)})
     )
     if _rowcount(session.execute(stmt)) != 1:
         return False
     data: dict[str, Any] = {"state": target.value}
     if reason:
-        data["reason"] = reason
+        data["reason"] = storable(without_paths(reason))
     append_event(session, job_id, "task_state", data, task_index=index)
     return True
 
@@ -174,13 +183,21 @@ def end_job(
     error: str | None = None,
     error_kind: str | None = None,
     reason: str | None = None,
+    only_if: tuple[ColumnElement[bool], ...] = (),
 ) -> bool:
-    """Move a job to a terminal state, stamping its end time (what retention counts from)."""
-    columns: JobColumns = {"ended_at": utcnow()}
+    """Move a job to a terminal state, stamping its end time (what retention counts from) and
+    freeing a merge lease it held."""
+    columns: JobColumns = {"ended_at": utcnow(), "merge_owner": None, "merge_expires_at": None}
     if error is not None:
         columns["error"], columns["error_kind"] = error, error_kind
     return change_job_state(
-        session, job_id, target, stage=JobStage.DONE, reason=reason or error, **columns
+        session,
+        job_id,
+        target,
+        stage=JobStage.DONE,
+        only_if=only_if,
+        reason=reason or error,
+        **columns,
     )
 
 
@@ -201,3 +218,11 @@ def end_open_tasks(
     )
     for index in list(session.scalars(stmt)):
         change_task_state(session, job_id, index, target, **columns)
+
+
+def _shown(columns: JobColumns | TaskColumns) -> dict[str, Any]:
+    """The columns to write, with an error as users may read it."""
+    values: dict[str, Any] = dict(columns)
+    if values.get("error"):
+        values["error"] = storable(without_paths(values["error"]))
+    return values

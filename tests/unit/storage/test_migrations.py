@@ -11,6 +11,7 @@ from sqlalchemy import text
 from cyclotron import storage
 from cyclotron.storage.database import Database
 from cyclotron.storage.migrate import current_revision, upgrade
+from cyclotron.storage.search import include_object
 from cyclotron.storage.tables import Base
 
 MIGRATIONS = Path(storage.__file__).parent / "migrations" / "versions"
@@ -23,7 +24,10 @@ def test_migrations_match_the_tables(db_url: str) -> None:
         upgrade(db)
         upgrade(db)  # applying again at the next start changes nothing
         with db.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            context = MigrationContext.configure(
+                connection, opts={"include_object": include_object}
+            )
+            differences = compare_metadata(context, Base.metadata)
         assert differences == []
         assert current_revision(db) == NEWEST_REVISION
     finally:

@@ -97,6 +97,21 @@ def test_a_win_records_the_reason_and_the_values(database: Database, add_job: Ad
     assert events(database, job, "state")[-1]["reason"] == "run.sh is empty"
 
 
+def test_an_error_quoting_a_nul_is_stored_readable_on_every_database(
+    database: Database, add_job: AddJob
+) -> None:
+    """An engine that writes NUL to its stderr: its task still ends FAILED, the NUL (which
+    PostgreSQL cannot hold) replaced, line breaks kept."""
+    job = add_job()
+    quoted = "shieldhit exited with status 3: bad\x00byte\nnext line\x1b[0m"
+    shown = "shieldhit exited with status 3: bad\ufffdbyte\nnext line\ufffd[0m"
+    assert task_change(database, job, 0, T.FAILED, reason=quoted, error=quoted)
+    with database.transaction(write=False) as session:
+        row = repo.job_tasks(session, job)[0]
+        assert (row.state, row.error) == ("FAILED", shown)
+    assert events(database, job, "task_state")[-1]["reason"] == shown
+
+
 def test_late_cancel_never_overwrites_completed(database: Database, add_job: AddJob) -> None:
     job = add_job()
     walk_to(database, job, *TO_MERGING, J.COMPLETED)
