@@ -1,16 +1,21 @@
-"""``cyclotron submit|status|download``: file-upload jobs through the HTTP API."""
+"""``cyclotron submit|status|download``: file-upload jobs, through ``cyclotron.client``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 
+from cyclotron.client import ApiError, Client, ConnectionFailed, UploadStatus
+
 TERMINAL = {"Completed", "Failed", "Invalid", "Killed", "Cleaned"}
+# How long a submission is sent again while the server cannot be reached.
+SUBMIT_RETRY_FOR = 120.0
 console = Console(stderr=True)
 
 ServerOption = Annotated[
@@ -21,54 +26,43 @@ KeyOption = Annotated[
 ]
 
 
-def client_for(server: str, api_key: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=60)
+def client_for(server: str, api_key: str | None, retry_for: float = 0.0) -> Client:
+    """The server's client; a request whose connection fails is sent again for
+    ``retry_for`` seconds (none by default: a command fails at once)."""
+    return Client(server, api_key=api_key, timeout=60, retry_for=retry_for)
 
 
-def _fail(response: httpx.Response) -> None:
+@contextmanager
+def reported(unreachable: str = "cannot reach the server") -> Iterator[None]:
+    """The client's errors as the CLI prints them (the status and the server's message),
+    then exit status 1."""
     try:
-        message = response.json().get("message", response.text)
-    except ValueError:
-        message = response.text
-    console.print(f"[red]{response.status_code}[/red] {message}")
-    raise typer.Exit(1)
+        yield
+    except ApiError as exc:
+        console.print(f"[red]{exc.status_code}[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    except ConnectionFailed as exc:
+        console.print(f"[red]{unreachable}[/red]: {exc}")
+        raise typer.Exit(1) from None
 
 
-def _status(client: httpx.Client, job_id: int) -> dict[str, Any]:
-    response = client.get(f"/download/{job_id}")
-    if response.status_code != 200:
-        _fail(response)
-    if response.headers.get("content-type", "").startswith("application/zip"):
-        response.close()
-        return {"id": job_id, "status": "Completed", "message": ""}
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def _save_zip(client: httpx.Client, job_id: int, output: Path) -> None:
-    with client.stream("GET", f"/download/{job_id}") as response:
-        if response.headers.get("content-type", "").startswith("application/zip"):
-            with output.open("wb") as handle:
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-            return
-        response.read()
-        _fail(response) if response.status_code != 200 else None
-        console.print(f"job {job_id} is {response.json()['status']}, no ZIP yet")
-        raise typer.Exit(1)
-
-
-def wait_for(client: httpx.Client, job_id: int, interval: float = 0.5) -> dict[str, Any]:
+def wait_for(client: Client, job_id: int, interval: float = 0.5) -> UploadStatus:
     """Poll until the job ends, showing its status live."""
     started = time.monotonic()
     with console.status(f"job {job_id}: submitted") as live:
         while True:
-            body = _status(client, job_id)
-            live.update(f"job {job_id}: {body['status']} ({time.monotonic() - started:.0f} s)")
-            if body["status"] in TERMINAL:
-                return body
+            found = client.upload_status(job_id)
+            live.update(f"job {job_id}: {found.status} ({time.monotonic() - started:.0f} s)")
+            if found.status in TERMINAL:
+                return found
             time.sleep(interval)
+
+
+def _save_zip(client: Client, job_id: int, output: Path) -> None:
+    found = client.download_upload(job_id, output)
+    if found.status != "Completed":
+        console.print(f"job {job_id} is {found.status}, no ZIP yet")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
@@ -87,33 +81,25 @@ def register(app: typer.Typer) -> None:
         server: ServerOption = "http://127.0.0.1:5000",
         api_key: KeyOption = None,
     ) -> None:
-        """Upload files (one of them run.sh) as a job; wait for it and download its results."""
-        with client_for(server, api_key) as client:
-            handles = [path.open("rb") for path in files]
-            try:
-                response = client.post(
-                    "/upload",
-                    data={"user_id": str(user_id), "service": service},
-                    files=[
-                        ("file", (path.name, handle))
-                        for path, handle in zip(files, handles, strict=True)
-                    ],
-                )
-            finally:
-                for handle in handles:
-                    handle.close()
-            if response.status_code != 201:
-                _fail(response)
-            job_id = int(response.json()["id"])
+        """Upload files (one of them run.sh) as a job; wait for it and download its results.
+
+        The upload carries a new ``Idempotency-Key`` and is sent again with it while the
+        connection fails (for up to two minutes): a request cut off after the server stored
+        the job gets that job's answer, so the server makes one job however often it is sent.
+        """
+        with client_for(server, api_key, SUBMIT_RETRY_FOR) as client:
+            with reported("not submitted"):
+                job_id = client.upload(files, service=service, user_id=user_id)
             typer.echo(job_id)
             if not wait:
                 return
-            body = wait_for(client, job_id)
-            if body["status"] != "Completed":
-                console.print(f"job {job_id} ended {body['status']}: {body['message']}")
-                raise typer.Exit(1)
-            target = output or Path(f"{job_id}.zip")
-            _save_zip(client, job_id, target)
+            with reported():
+                found = wait_for(client, job_id)
+                if found.status != "Completed":
+                    console.print(f"job {job_id} ended {found.status}: {found.message}")
+                    raise typer.Exit(1)
+                target = output or Path(f"{job_id}.zip")
+                _save_zip(client, job_id, target)
             console.print(f"job {job_id} Completed; results in {target}")
 
     @app.command()
@@ -121,9 +107,9 @@ def register(app: typer.Typer) -> None:
         job_id: int, server: ServerOption = "http://127.0.0.1:5000", api_key: KeyOption = None
     ) -> None:
         """Print a job's status."""
-        with client_for(server, api_key) as client:
-            body = _status(client, job_id)
-        typer.echo(f"{body['id']} {body['status']} {body['message']}".rstrip())
+        with client_for(server, api_key) as client, reported():
+            found = client.upload_status(job_id)
+        typer.echo(f"{found.id} {found.status} {found.message}".rstrip())
 
     @app.command()
     def download(
@@ -133,7 +119,7 @@ def register(app: typer.Typer) -> None:
         api_key: KeyOption = None,
     ) -> None:
         """Save a Completed job's ZIP."""
-        with client_for(server, api_key) as client:
-            target = output or Path(f"{job_id}.zip")
+        target = output or Path(f"{job_id}.zip")
+        with client_for(server, api_key) as client, reported():
             _save_zip(client, job_id, target)
         console.print(f"saved {target}")
