@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from support.databases import BACKENDS, database_url
+from support.leaks import assert_no_server_paths
 from support.live import LiveServer
 
 ServerFactory = Callable[..., LiveServer]
@@ -42,3 +43,4 @@ def start_server(db_url: str, tmp_path: Path) -> Iterator[ServerFactory]:
     yield start
     for server in servers:
         server.stop()
+    assert_no_server_paths(db_url, tmp_path)

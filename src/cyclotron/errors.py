@@ -10,7 +10,8 @@
     ├── Forbidden                the caller is known but may not do this
     ├── Unauthorized             no credentials, or unknown ones
     ├── ConflictError            the state of a job does not allow the action
-    │   └── TransitionRefused    a conditional state change lost (the row had moved on)
+    │   ├── TransitionRefused    a conditional state change lost (the row had moved on)
+    │   └── IdempotencyKeyReused an idempotency key sent again with another request
     ├── ServiceUnavailable       a configured service that cannot run jobs now
     ├── QueueFull                a service's or a user's queue is at its limit (retry later)
     ├── RateLimited              too many attempts of one kind (logins) in a short time
@@ -105,6 +106,10 @@ class TransitionRefused(ConflictError):
     def __init__(self, message: str, current: str | None) -> None:
         super().__init__(message)
         self.current = current
+
+
+class IdempotencyKeyReused(ConflictError):
+    """An ``Idempotency-Key`` its owner sent before, within its day, with another request."""
 
 
 class ServiceUnavailable(CyclotronError):

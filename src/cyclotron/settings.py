@@ -102,6 +102,15 @@ class ApiSettings(BaseModel):
     progress_poll_interval: float = Field(1.0, gt=0)
     # The service that AlphaFold 3 bodies sent as-is to POST /api/jobs go to.
     alphafold3_service: str = "alphafold3"
+    # A static export (a single-page app such as the AlphaFold 3 app's UI) served at /.
+    frontend_dir: Path | None = None
+
+    @field_validator("frontend_dir")
+    @classmethod
+    def _has_an_index(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "index.html").is_file():
+            raise ValueError(f"{value} has no index.html")
+        return value
 
 
 class KeycloakSettings(BaseModel):
@@ -157,13 +166,15 @@ class YaptideSettings(BaseModel):
 
 
 class DispatchSettings(BaseModel):
-    """How tasks are claimed and kept: leases, retries, scheduler cadence."""
+    """How tasks and merges are claimed and kept: leases, retries, scheduler cadence."""
 
     model_config = ConfigDict(extra="forbid")
 
     lease_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1)
     interval: float = Field(1.0, gt=0)
+    # Merges one server process runs at once; a job past them waits in MERGING_QUEUED.
+    max_merges: int = Field(4, ge=1)
 
 
 class LocalExecutorSettings(BaseModel):
@@ -220,6 +231,9 @@ class ExecutorsSettings(BaseModel):
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
 
 
+DEFAULT_MAX_PRIMARIES = 100_000_000
+
+
 class ServiceSettings(BaseModel):
     """One ``[services.<name>]`` table. Keys the core does not know are the plug-in's options."""
 
@@ -232,6 +246,10 @@ class ServiceSettings(BaseModel):
     max_queued: int = Field(1000, ge=1)  # pending jobs before /api submissions get 429
     max_queued_per_user: int = Field(100, ge=1)
     max_ntasks: int = Field(1000, ge=1)
+    # Primaries of one job (simulation services). The default ends within the default
+    # time_limit even in one task at 1,200 primaries/s, slower than any engine here runs
+    # protons in water (docs/submissions.md).
+    max_primaries: int = Field(DEFAULT_MAX_PRIMARIES, ge=1)
     max_age: int | None = Field(None, ge=0)
     time_limit: float | None = Field(86_400.0, gt=0)  # wall seconds per task
     # Per task, in its sandbox (docs/security.md says how each is enforced).
@@ -242,6 +260,10 @@ class ServiceSettings(BaseModel):
     network: bool = False
     read_only_paths: list[str] = Field(default_factory=list)
     deny_patterns: list[str] = Field(default_factory=list)
+    # The plug-in of the engine whose jobs this service runs on its own plug-in instead (the
+    # YAPTIDE web UI's sim_type "shieldhit" on "builtin"): said wherever the service and its
+    # jobs are shown, and in its refusals, with what to configure to run that engine itself.
+    stands_in_for: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
 
     @field_validator("deny_patterns")
     @classmethod
@@ -260,12 +282,16 @@ class ServiceSettings(BaseModel):
 
 
 def default_services() -> dict[str, ServiceSettings]:
-    """The services of a server configured with none: ``run.sh`` jobs and the two engines
-    that run editor projects on this machine."""
+    """The services of a server configured with none: ``run.sh`` jobs, the two engines that
+    run editor projects on this machine, and the two sim_types the YAPTIDE web UI sends,
+    ``shieldhit`` and ``fluka``, run on those engines until a site configures the real ones
+    (README, "Installing SHIELD-HIT12A, FLUKA, TOPAS or Geant4")."""
     return {
         "example": ServiceSettings(),
         "builtin": ServiceSettings(plugin="builtin"),
         "mcsquare": ServiceSettings(plugin="mcsquare"),
+        "shieldhit": ServiceSettings(plugin="builtin", stands_in_for="shieldhit"),
+        "fluka": ServiceSettings(plugin="mcsquare", stands_in_for="fluka"),
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from support.live import LiveServer
+from support.tcp_proxy import TcpProxy
 from support.upload import submit, wait_until
 
 from cyclotron.storage.migrate import MIGRATIONS
@@ -169,3 +170,21 @@ def test_native_commands(start_server: Any, tmp_path: Path) -> None:
     assert again.returncode == 1 and "Cannot cancel job with status completed" in again.stderr
     missing = cyclotron("watch", "f" * 32, "--server", live.base_url, cwd=tmp_path)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_submit_sent_again_after_a_lost_answer_makes_one_job(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """The server stored the job but its answer never arrived: the CLI sends the upload again
+    under the same Idempotency-Key and gets that job, not a second one."""
+    live = start_server()
+    (tmp_path / "run.sh").write_text("true\n")
+    with TcpProxy("127.0.0.1", live.port) as proxy:
+        proxy.drop_reply_once(b"POST /upload")
+        url = f"http://127.0.0.1:{proxy.port}"
+        result = cyclotron("submit", "run.sh", "--no-wait", "--server", url, cwd=tmp_path)
+    assert proxy.dropped.is_set()
+    assert result.returncode == 0, result.stderr
+    with live.client() as client:
+        jobs = client.get("/api/jobs").json()["jobs"]
+    assert [job["number"] for job in jobs] == [int(result.stdout.strip())]

@@ -137,6 +137,21 @@ def test_a_claim_gives_the_task_to_one_worker(core: Core, client: httpx.Client) 
     assert other.status_code == 410
 
 
+def test_a_worker_name_or_stage_no_database_may_hold_is_refused(
+    core: Core, client: httpx.Client
+) -> None:
+    """Both are stored (docs/submissions.md): NUL is refused before the claim takes the task."""
+    job_id, token = _claimed_job(core, client)
+    named = _post(client, job_id, "claim", token, attempt=1, worker="w\x00")
+    assert named.status_code == 422, named.text
+    assert named.json()["detail"][0]["loc"] == ["body", "worker"]
+    assert _post(client, job_id, "claim", token, attempt=1, worker="w1").status_code == 200
+    progress = {"done": 1, "total": 2, "stage": "mer\x00ging"}
+    beat = _post(client, job_id, "heartbeat", token, attempt=1, worker="w1", progress=progress)
+    assert beat.status_code == 422, beat.text
+    assert beat.json()["detail"][0]["loc"][:3] == ["body", "progress", "stage"]
+
+
 def test_progress_outputs_and_end_reach_the_job(core: Core, client: httpx.Client) -> None:
     job_id, token = _claimed_job(core, client)
     _post(client, job_id, "claim", token, attempt=1, worker="w1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,26 @@ import pytest
 AF3_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "alphafold3"
 AF3_ABSENT = f"the shared AlphaFold 3 fixtures are absent ({AF3_FIXTURES})"
 AF3_LOCAL_JOB = AF3_FIXTURES / "af3_local" / "7adt_a_u_no_peptide_msa_can"
+# The double reads no genetic database; any existing folder as ``db_dir`` makes the service run
+# the data pipeline by default, as a site's does.
+DOUBLE_DB_DIR = str(AF3_FIXTURES)
+DOUBLE_COMMAND = Path(__file__).resolve().parent / "alphafold3_command_double.py"
+
+
+def double_service(**more: Any) -> dict[str, Any]:
+    """An ``alphafold3`` service whose command is the test double (its licensed weights
+    cannot run here), with ``more`` settings."""
+    from support.doubles import DOUBLE_READS
+
+    return {
+        "plugin": "alphafold3",
+        "command": [sys.executable, str(DOUBLE_COMMAND)],
+        "read_only_paths": DOUBLE_READS,
+        "db_dir": DOUBLE_DB_DIR,
+        **more,
+    }
+
+
 # The AlphaFold 3 body of spec/native.md §4.2.
 SPEC_EXAMPLE: dict[str, Any] = {
     "name": "desi1_dimer",

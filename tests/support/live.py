@@ -140,8 +140,10 @@ class LiveServer:
 def serving(
     backend: str, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None
 ) -> Iterator[LiveServer]:
-    """A started server on a fresh database of ``backend``; stopped and dropped afterwards."""
+    """A started server on a fresh database of ``backend``; stopped and dropped afterwards,
+    once checked for errors that show the server's paths (``support.leaks``)."""
     from support.databases import database_url
+    from support.leaks import assert_no_server_paths
 
     with database_url(backend, workdir) as url:
         live = LiveServer(workdir, url, config, env).start()
@@ -149,3 +151,4 @@ def serving(
             yield live
         finally:
             live.stop()
+        assert_no_server_paths(url, workdir)

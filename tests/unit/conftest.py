@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.leaks import assert_no_server_paths
 
 from cyclotron.domain.states import JobStage, JobState
 from cyclotron.services.core import Core, build_core
@@ -47,6 +48,7 @@ def core(db_url: str, tmp_path: Path, core_overrides: dict[str, Any]) -> Iterato
     built = build_core(settings)
     yield built
     built.close()
+    assert_no_server_paths(db_url, tmp_path)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cyclotron.domain.ports import Executor, SimulatorPlugin
@@ -37,5 +39,28 @@ def test_catalog_reports_a_service_whose_executor_is_not_running() -> None:
     with pytest.raises(ConfigError):
         ServiceCatalog(
             load_settings(environ={}, overrides={"services": {"x": {"plugin": "missing"}}}),
+            executors=frozenset({"local"}),
+        )
+
+
+def test_a_stand_in_service_says_which_engine_runs_its_jobs(tmp_path: Path) -> None:
+    """Issue 19: with no configuration, sim_type shieldhit runs on builtin, fluka on mcsquare,
+    and the catalog says so: description, and what its jobs record."""
+    settings = load_settings(environ={"DATA_PATH": str(tmp_path)})
+    catalog = ServiceCatalog(settings, executors=frozenset({"local"}))
+    shieldhit, fluka = catalog.get("shieldhit"), catalog.get("fluka")
+    assert (shieldhit.plugin.name, shieldhit.stands_in_for) == ("builtin", "SHIELD-HIT12A")
+    assert (fluka.plugin.name, fluka.stands_in_for) == ("mcsquare", "FLUKA")
+    assert "no SHIELD-HIT12A executable is configured" in shieldhit.description
+    assert shieldhit.engine_attrs() == {"engine": "builtin", "stands_in_for": "shieldhit"}
+    builtin = catalog.get("builtin")
+    assert builtin.stands_in_for is None and builtin.engine_attrs() == {"engine": "builtin"}
+    assert builtin.description == builtin.plugin.description
+    with pytest.raises(ConfigError, match=r"services.x.stands_in_for: .*'nope'"):
+        ServiceCatalog(
+            load_settings(
+                environ={"DATA_PATH": str(tmp_path)},
+                overrides={"services": {"x": {"plugin": "builtin", "stands_in_for": "nope"}}},
+            ),
             executors=frozenset({"local"}),
         )

@@ -37,7 +37,7 @@ def test_defaults_without_any_configuration() -> None:
     assert settings.retention.max_age == 864_000
     assert settings.retention.interval == 60
     assert settings.auth_enabled is False
-    assert list(settings.services) == ["example", "builtin", "mcsquare"]
+    assert list(settings.services) == ["example", "builtin", "mcsquare", "shieldhit", "fluka"]
     example = settings.services["example"]
     assert (example.plugin, example.executor) == ("script", "local")
     assert (example.max_runs, example.runs_per_user) == (10, 5)
@@ -45,9 +45,16 @@ def test_defaults_without_any_configuration() -> None:
     assert example.time_limit == 86_400 and example.max_age is None
     assert (example.memory_limit, example.output_quota) == (8 * 2**30, 4 * 2**30)
     assert (example.max_processes, example.cpu_time_limit, example.network) == (256, None, False)
+    # A job of 10^8 primaries ends within time_limit at 1,200 primaries/s (docs/submissions.md).
+    assert example.max_primaries == 100_000_000 <= 1_200 * example.time_limit
     assert settings.sandbox.mode == "bwrap"
     assert settings.services["builtin"].plugin == "builtin"
     assert settings.services["mcsquare"].plugin == "mcsquare"
+    # The YAPTIDE web UI sends sim_type shieldhit or fluka: the engines that run here stand in.
+    shieldhit, fluka = settings.services["shieldhit"], settings.services["fluka"]
+    assert (shieldhit.plugin, shieldhit.stands_in_for) == ("builtin", "shieldhit")
+    assert (fluka.plugin, fluka.stands_in_for) == ("mcsquare", "fluka")
+    assert example.stands_in_for is None
 
 
 def test_default_database_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
@@ -138,7 +145,7 @@ def test_legacy_service_variables_create_a_script_service() -> None:
 
 def test_legacy_service_names_cannot_contain_underscores() -> None:
     settings = load_settings(environ={"SERVICE_MY_CALC_MAX_RUNS": "4"})
-    assert list(settings.services) == ["example", "builtin", "mcsquare"]
+    assert list(settings.services) == ["example", "builtin", "mcsquare", "shieldhit", "fluka"]
 
 
 def test_legacy_url_variables_are_ignored_with_a_warning(
@@ -243,6 +250,7 @@ def test_api_key_variable_enables_authentication(monkeypatch: pytest.MonkeyPatch
         ("[services.calc]\nmax_runs = 0\n", "services.calc.max_runs"),
         ("[services.calc]\nruns_per_user = 0\n", "services.calc.runs_per_user"),
         ("[services.calc]\ntime_limit = 0\n", "services.calc.time_limit"),
+        ("[services.calc]\nmax_primaries = 0\n", "services.calc.max_primaries"),
         ("[services.calc]\ndeny_patterns = ['(']\n", "services.calc.deny_patterns"),
         ('[[auth.keys]]\nsha256 = "xyz"\nuser_id = 1\n', "auth.keys.0.sha256"),
     ],

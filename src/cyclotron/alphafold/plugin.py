@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cyclotron.alphafold.accelerator import Accelerator, configured_or_detected
 from cyclotron.alphafold.cache_key import input_key
 from cyclotron.alphafold.convert import ALPHAFOLD3_JSON_VERSION, to_alphafold3_json
 from cyclotron.alphafold.estimate import estimate
@@ -138,6 +139,20 @@ class AlphaFold3Plugin(SimulatorPlugin):
         cache_dir = self.options.get("cache_dir")
         self.cache: PipelineCache | None = PipelineCache(Path(cache_dir)) if cache_dir else None
 
+    @property
+    def run_data_pipeline(self) -> bool:
+        """Whether a job that leaves ``runDataPipeline`` out runs the data pipeline: as
+        configured, else where the service has its databases (``db_dir`` exists)."""
+        configured = self.options.get("run_data_pipeline")
+        if configured is not None:
+            return bool(configured)
+        db_dir = self.options.get("db_dir")
+        return bool(db_dir) and Path(str(db_dir)).is_dir()
+
+    def accelerator(self) -> Accelerator:
+        """The accelerator the service runs on (its settings, else this machine)."""
+        return configured_or_detected(self.options)
+
     def attach(self, data_dir: Path) -> None:
         if self.cache is None:
             self.cache = PipelineCache(data_dir / "alphafold3-cache")
@@ -148,8 +163,9 @@ class AlphaFold3Plugin(SimulatorPlugin):
         """Check a body (``InputError`` listing every problem) and build the job's input."""
         model = parse_input(body)
         flags = {}
-        for key in ("runDataPipeline", "useCache"):
-            value = body.get(key, True)
+        defaults = {"runDataPipeline": self.run_data_pipeline, "useCache": True}
+        for key, default in defaults.items():
+            value = body.get(key, default)
             if not isinstance(value, bool):
                 raise InputError(f"{key}: must be true or false")
             flags[key] = value

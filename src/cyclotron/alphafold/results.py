@@ -19,6 +19,7 @@ all samples are ordered by (task, sample), so it is stable whatever the scores.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import statistics
@@ -26,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import gemmi
 
 from cyclotron.errors import NotFound, PluginError
 
@@ -128,8 +131,9 @@ class ConfidenceResult:
 
 @dataclass(frozen=True)
 class SampleConfidence:
-    """Per-atom pLDDT and per-token-pair PAE of one sample."""
+    """pLDDT per residue and per atom, and PAE per token pair, of one sample."""
 
+    plddts: tuple[float, ...]  # one per residue: the mean of its atoms', as the app serves it
     atom_plddts: tuple[float, ...]
     pae: tuple[tuple[float, ...], ...]
     mean_plddt: float
@@ -173,29 +177,53 @@ def merge_seeds(task_samples: Iterable[Sequence[Sample]]) -> ConfidenceResult:
 
 
 def sample_confidence(sample: Sample) -> SampleConfidence:
-    """pLDDT per atom, PAE per token pair and counts, from the sample's full confidence file."""
+    """pLDDT per residue and per atom, PAE per token pair and counts, from the sample's full
+    confidence file and its structure (which says which atoms make each residue)."""
     if sample.confidences_path is None:
         raise NotFound(f"No confidence file for seed {sample.seed} sample {sample.sample}")
+    if sample.structure_path is None:
+        raise NotFound(f"No structure for seed {sample.seed} sample {sample.sample}")
     data = _load_json(sample.confidences_path)
     try:
-        plddts = tuple(float(v) for v in data["atom_plddts"])
+        atom_plddts = tuple(float(v) for v in data["atom_plddts"])
         pae = tuple(tuple(float(v) for v in row) for row in data["pae"])
-        residues = set(zip(data["token_chain_ids"], data["token_res_ids"], strict=True))
         num_tokens = len(data["token_res_ids"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PluginError(
             f"{sample.confidences_path.name} is not a confidence file: {exc}"
         ) from exc
-    if not plddts or any(len(row) != len(pae) for row in pae):
+    if not atom_plddts or any(len(row) != len(pae) for row in pae):
         raise PluginError(f"{sample.confidences_path.name}: empty pLDDT or non-square PAE")
+    sizes = residue_sizes(sample.structure_path)
+    if sum(sizes) != len(atom_plddts):
+        raise PluginError(
+            f"{sample.structure_path.name} has {sum(sizes)} atoms but"
+            f" {sample.confidences_path.name} {len(atom_plddts)} pLDDT values"
+        )
+    ends = list(itertools.accumulate(sizes))
+    plddts = tuple(
+        statistics.fmean(atom_plddts[end - size : end])
+        for end, size in zip(ends, sizes, strict=True)
+    )
     return SampleConfidence(
-        atom_plddts=plddts,
+        plddts=plddts,
+        atom_plddts=atom_plddts,
         pae=pae,
-        mean_plddt=statistics.fmean(plddts),
-        num_atoms=len(plddts),
-        num_residues=len(residues),
+        mean_plddt=statistics.fmean(atom_plddts),
+        num_atoms=len(atom_plddts),
+        num_residues=len(plddts),
         num_tokens=num_tokens,
     )
+
+
+def residue_sizes(structure_path: Path) -> list[int]:
+    """The number of atoms of each residue of a predicted structure, in the file's order
+    (the order of ``atom_plddts``); a ligand is one residue of many atoms."""
+    try:
+        model = gemmi.read_structure(str(structure_path))[0]
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise PluginError(f"{structure_path.name} is not a readable structure") from exc
+    return [len(residue) for chain in model for residue in chain if len(residue)]
 
 
 def _local_sample(sample_dir: Path, scores: dict[tuple[int, int], float]) -> Sample:

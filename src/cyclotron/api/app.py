@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cyclotron import __version__
+from cyclotron.api.dashboard import serve_dashboard
+from cyclotron.api.frontend import serve_frontend
 from cyclotron.api.limits import BodyLimit
 from cyclotron.api.metrics import HttpLatency
 from cyclotron.api.metrics import router as metrics_router
@@ -79,7 +82,10 @@ def _answer_framework_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if native(request):
-            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, 422)
+            # ASCII-escaped: an error echoes its input, which may hold a lone surrogate that
+            # UTF-8 cannot carry (domain/text.py).
+            detail = json.dumps({"detail": jsonable_encoder(exc.errors())})
+            return Response(detail, 422, media_type="application/json")
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
         return error_response(f"Invalid {where or 'request'}: {first.get('msg', '')}", 400)
@@ -176,6 +182,10 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
         },
         origins=core.settings.yaptide.cors_origins,
     )
+    # The dashboard at /ui/; browsers asking for / go there unless a site front end has it.
+    serve_dashboard(app, take_root=core.settings.api.frontend_dir is None)
+    if core.settings.api.frontend_dir is not None:
+        serve_frontend(app, core.settings.api.frontend_dir, core.settings.server.root_message)
     if docs:
 
         @app.get("/swagger", include_in_schema=False)

@@ -12,15 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
+from cyclotron.domain.messages import without_paths
+from cyclotron.domain.text import encodable, text_problem
 from cyclotron.errors import (
     ConflictError,
     CyclotronError,
     FilesRemoved,
     Forbidden,
+    IdempotencyKeyReused,
     InputError,
     NotFound,
     PayloadTooLarge,
+    PluginError,
     QueueFull,
     RateLimited,
     ServiceUnavailable,
@@ -40,6 +45,7 @@ _CODES: tuple[tuple[type[CyclotronError], int], ...] = (
     (FilesRemoved, 410),
     (Superseded, 410),
     (TransitionRefused, 409),
+    (IdempotencyKeyReused, 409),
     (ConflictError, 400),
     (ServiceUnavailable, 503),
     (QueueFull, 429),
@@ -56,6 +62,33 @@ def status_code_for(exc: Exception, input_error: int) -> int:
         if isinstance(exc, InputError):
             return input_error
     return 500
+
+
+class InvalidParameter(InputError):
+    """A query parameter refused; its problems' locations start with ``"query"``
+    (``("query", "search")``), not with the body."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(problem, ("query", name))
+        self.message = f"query parameter {name!r} {problem}"
+
+
+# Identifiers in the query (YAPTIDE's ``job_id``) are their routes' own, like path parameters:
+# an id that cannot exist is an unknown job (404), and it is checked before any query runs.
+QUERY_IDENTIFIERS = frozenset({"job_id"})
+
+
+def refuse_unsearchable_query(request: Request) -> None:
+    """InvalidParameter for a query parameter no database may search with (``domain.text``:
+    control characters, lone surrogates), whatever route it is for. Path parameters and ids
+    are the routes' own: each checks its ids and paths as its face's specification says."""
+    for name, value in request.query_params.multi_items():
+        if name in QUERY_IDENTIFIERS and text_problem(name) is None:
+            continue
+        for text in (name, value):
+            problem = text_problem(text)
+            if problem is not None:
+                raise InvalidParameter(name, problem)
 
 
 class FaceRoute(APIRoute):
@@ -76,8 +109,18 @@ class FaceRoute(APIRoute):
 
         async def answer(request: Request) -> Response:
             try:
+                refuse_unsearchable_query(request)
                 return await handler(request)
+            except ClientDisconnect:
+                # Nobody is left to answer: an expected event, not an error of the server.
+                log.info("%s %s: the client went away", request.method, request.url.path)
+                return Response(status_code=400)
             except face.handled as exc:
+                if isinstance(exc, CyclotronError):  # it may quote what the request sent
+                    exc.message = encodable(exc.message)
+                if isinstance(exc, PluginError):  # a 500 says what failed, not where
+                    log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+                    exc.message = without_paths(exc.message)
                 return face.answer_error(exc)
             except (RequestValidationError, HTTPException):
                 # FastAPI's own answers (422 schema errors, 404, 405, a body it cannot read),

@@ -9,6 +9,7 @@ declared a Content-Length; a bad file name stops the reading at once.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -32,6 +33,8 @@ _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 class ReceivedForm:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # SHA-256 of each file's content, by name (what an idempotency key's digest covers).
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def disposition_params(value: str) -> dict[str, str]:
@@ -126,6 +129,7 @@ class _Receiver(PartReader):
         self.form = ReceivedForm()
         self._parts = 0
         self._file: IO[bytes] | None = None
+        self._file_digest = hashlib.sha256()
         self._field_name: str | None = None
         self._field_value = bytearray()
 
@@ -147,6 +151,7 @@ class _Receiver(PartReader):
             self.form.files.append(name)
             self.target.mkdir(exist_ok=True)
             self._file = open(self.target / name, "xb")  # noqa: SIM115 - closed in on_part_end
+            self._file_digest = hashlib.sha256()
         else:
             self._field_name = params.get("name", "")
             self._field_value = bytearray()
@@ -154,6 +159,7 @@ class _Receiver(PartReader):
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._file is not None:
             self._file.write(data[start:end])
+            self._file_digest.update(data[start:end])
             return
         self._field_value += data[start:end]
         if len(self._field_value) > MAX_FIELD_BYTES:
@@ -165,6 +171,7 @@ class _Receiver(PartReader):
         if self._file is not None:
             self._file.close()
             self._file = None
+            self.form.digests[self.form.files[-1]] = self._file_digest.hexdigest()
         elif self._field_name is not None:
             self.form.fields.setdefault(self._field_name, _decode_header(bytes(self._field_value)))
             self._field_name = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -198,6 +198,14 @@ class SimulatorPlugin(ABC):
     def collect_task(self, workdir: Path) -> None:  # noqa: B027 - optional hook
         """Read what a successful run left in ``workdir`` (raise PluginError if unusable)."""
 
+    def fold_task(  # noqa: B027 - optional hook
+        self, job_dir: Path, index: int, unfinished: Collection[int]
+    ) -> None:
+        """Fold a completed task's outputs into the job's running results, so that ``merge``
+        only finishes them; called once its outputs are collected, before it is recorded
+        completed, with the job's other tasks not yet ended. Outputs that do not merge are
+        ``merge``'s to report."""
+
     def merge(self, job_dir: Path, completed: list[int]) -> None:  # noqa: B027 - optional hook
         """Combine the completed tasks' outputs into ``job_dir/results``."""
 
@@ -208,6 +216,20 @@ class SimulatorPlugin(ABC):
     def unavailable_reason(self) -> str | None:
         """Why this service cannot run jobs now (a missing executable), or None."""
         return None
+
+    def stand_in_hint(self, what: str) -> str:
+        """For a service that runs another engine's jobs on this plug-in (its setting
+        ``stands_in_for``), a sentence to append to a refusal of ``what``: how to run it on
+        that engine itself. Empty for any other service."""
+        stands_in_for = self.options.get("stands_in_for")
+        if not stands_in_for:
+            return ""
+        return (
+            f". This server runs {stands_in_for} jobs on its {self.name} engine because "
+            f"no {stands_in_for} executable is configured: to run {what}, configure "
+            f'[services.{stands_in_for}] with plugin = "{stands_in_for}" and its '
+            'executable (README, "Installing SHIELD-HIT12A, FLUKA, TOPAS or Geant4")'
+        )
 
     def sandbox_paths(self) -> tuple[str, ...]:
         """Paths outside the system its tasks read (an executable's install, engine data);

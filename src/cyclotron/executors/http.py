@@ -1,6 +1,6 @@
 """Calls of executors' remote sides to the server, retried as spec/yaptide.md §4.1 says:
 network errors, 5xx and 429 again after 1 s, doubling to at most 60 s, for a bounded time;
-never another 4xx."""
+never another 4xx. The CLI sends its submissions the same way, under an idempotency key."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Refused(Exception):
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(f"{status_code} {detail}")
         self.status_code = status_code
+        self.detail = detail
 
 
 def detail_of(response: httpx.Response) -> str:
@@ -43,10 +44,12 @@ def send_with_backoff(
     *,
     retry_for: float,
     sleep: Callable[[float], None] = time.sleep,
+    retried: frozenset[int] = RETRIED,
     **kwargs: Any,
 ) -> httpx.Response:
     """The response of the first attempt that is not retried; ConnectionError once retrying
-    would pass ``retry_for`` seconds; Refused for a 4xx other than 429."""
+    would pass ``retry_for`` seconds; Refused for an error status not ``retried`` (by default
+    a 4xx other than 429)."""
     deadline = time.monotonic() + retry_for
     delay = FIRST_BACKOFF
     path = httpx.URL(url).path
@@ -58,7 +61,7 @@ def send_with_backoff(
         else:
             if response.status_code < 400:
                 return response
-            if response.status_code not in RETRIED:
+            if response.status_code not in retried:
                 raise Refused(response.status_code, detail_of(response))
             problem = f"{response.status_code} {detail_of(response)}"
         if time.monotonic() + delay > deadline:

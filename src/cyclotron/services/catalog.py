@@ -16,6 +16,25 @@ class ConfiguredService:
     name: str
     settings: ServiceSettings
     plugin: SimulatorPlugin
+    #: The engine it stands in for, as people name it ("SHIELD-HIT12A"), or None.
+    stands_in_for: str | None = None
+
+    @property
+    def description(self) -> str:
+        """The plug-in's description, and for a stand-in which engine's jobs it runs."""
+        if self.stands_in_for is None:
+            return self.plugin.description
+        return (
+            f"{self.plugin.description}. Runs the jobs sent to {self.name!r} on the "
+            f"{self.plugin.name} engine: no {self.stands_in_for} executable is configured"
+        )
+
+    def engine_attrs(self) -> dict[str, str]:
+        """What a job of this service records of the engine that runs it."""
+        attrs = {"engine": self.plugin.name}
+        if self.settings.stands_in_for is not None:
+            attrs["stands_in_for"] = self.settings.stands_in_for
+        return attrs
 
     def task_limits(self) -> TaskLimits:
         """What each of its tasks may use in its sandbox (the service's settings, and the
@@ -49,7 +68,11 @@ class ServiceCatalog:
             except Exception as exc:
                 raise ConfigError(f"services.{name}: {exc}") from exc
             plugin.attach(settings.server.data_dir.resolve())
-            self._services[name] = ConfiguredService(name, service, plugin)
+            try:
+                stands_in_for = _engine_named(service)
+            except ConfigError as exc:
+                raise ConfigError(f"services.{name}.stands_in_for: {exc}") from exc
+            self._services[name] = ConfiguredService(name, service, plugin, stands_in_for)
 
     def names(self) -> list[str]:
         return sorted(self._services)
@@ -81,3 +104,11 @@ class ServiceCatalog:
 
     def served_by(self, executor: str) -> list[str]:
         return [s.name for s in self._services.values() if s.settings.executor == executor]
+
+
+def _engine_named(service: ServiceSettings) -> str | None:
+    """The name of the engine a stand-in service stands in for (its plug-in must exist)."""
+    if service.stands_in_for is None:
+        return None
+    stood_for = simulator_class(service.stands_in_for)
+    return str(getattr(stood_for, "engine", "") or stood_for.name)

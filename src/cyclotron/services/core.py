@@ -35,6 +35,11 @@ class Core:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     lease_owner: str = field(default_factory=lease_owner_of_this_process)
     _wake: threading.Event = field(default_factory=threading.Event)
+    # The merges this process may run at once (``[dispatch] max_merges``).
+    merge_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.merge_slots = threading.BoundedSemaphore(self.settings.dispatch.max_merges)
 
     def wake(self) -> None:
         """Ask the dispatcher for a pass now (a job arrived or left the admitted set)."""
@@ -53,7 +58,8 @@ class Core:
 
 def build_core(settings: Settings, *, migrate: bool = True) -> Core:
     """Prepare the data directory, open the database (applying migrations), load plug-ins."""
-    files = JobFiles(settings.server.data_dir)
+    owner = lease_owner_of_this_process()
+    files = JobFiles(settings.server.data_dir, process=owner)
     files.ensure()
     db = Database(settings.server.resolved_database_url())
     if migrate:
@@ -75,6 +81,7 @@ def build_core(settings: Settings, *, migrate: bool = True) -> Core:
         catalog=catalog,
         executors=executors,
         sandbox=sandbox,
+        lease_owner=owner,
     )
     db.on_events_committed(core.bus.events_committed)
     core.metrics.watch(db, catalog)

@@ -1,4 +1,5 @@
-"""Who holds a task's lease: ``host:pid:start-time`` of the server process that claimed it."""
+"""Who holds a lease (a task's, a merge's) or a staging area: ``host:pid:start-time`` of the
+server process that took it."""
 
 from __future__ import annotations
 
@@ -22,9 +23,13 @@ def this_host() -> str:
     return socket.gethostname()
 
 
-def lease_owner_of_this_process() -> str:
-    pid = os.getpid()
+def lease_owner_of(pid: int) -> str:
+    """The lease owner a process of this host names itself: ``host:pid:start-time``."""
     return f"{this_host()}:{pid}:{_process_start_time(pid) or '0'}"
+
+
+def lease_owner_of_this_process() -> str:
+    return lease_owner_of(os.getpid())
 
 
 def local_owner_is_dead(owner: str) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -22,32 +21,26 @@ from typing import Any
 
 import httpx
 import pytest
-from native_support import ENV, TESTS_DIR, poll
+from native_support import ENV, poll
 from support.alphafold import (
     AF3_LOCAL_JOB,
+    DOUBLE_COMMAND,
     SPEC_EXAMPLE,
     af3_body,
     chains_7adt,
+    double_service,
     require_af3_fixtures,
 )
 from support.databases import BACKENDS
-from support.doubles import DOUBLE_READS
 from support.live import LiveServer, serving
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from cyclotron.alphafold.progress import BANDS
 
-DOUBLE = TESTS_DIR / "support" / "alphafold3_command_double.py"
 CONFIG: dict[str, Any] = {
     "services": {
-        "alphafold3": {
-            "plugin": "alphafold3",
-            "command": [sys.executable, str(DOUBLE)],
-            "read_only_paths": DOUBLE_READS,
-            "max_runs": 4,
-            "runs_per_user": 4,
-        },
+        "alphafold3": double_service(max_runs=4, runs_per_user=4),
         "example": {"plugin": "script"},
     },
 }
@@ -222,7 +215,9 @@ def test_case_25_three_seeds_ranked_together(server: LiveServer, client: httpx.C
 
     confidence = client.get(f"/api/jobs/{job_id}/results/confidence/0").json()
     assert (confidence["sample_index"], confidence["seed"]) == (0, 1)
-    assert confidence["num_atoms"] == len(confidence["plddt"]) == 1350
+    assert confidence["num_atoms"] == len(confidence["atom_plddts"]) == 1350
+    # pLDDT per residue, in step with the PAE matrix (spec/native.md §8).
+    assert confidence["num_residues"] == len(confidence["plddt"]) == 176
     assert len(confidence["pae"]) == 176 and {len(row) for row in confidence["pae"]} == {176}
     assert client.get(f"/api/jobs/{job_id}/results/confidence/999").status_code == 404
     assert client.get(f"/api/jobs/{job_id}/results/confidence/first").status_code == 422
@@ -297,5 +292,48 @@ def test_a_failing_command_fails_the_job_with_its_reason(tmp_path: Path) -> None
         job_id = submit(client, af3_body([1]))
         detail = poll(client, job_id, timeout=120)
         assert detail["status"] == "failed", detail
-        assert "failing on request" in client.get(f"/api/jobs/{job_id}/logs").text
+        logs = client.get(f"/api/jobs/{job_id}/logs").text
+        assert "failing on request" in logs
         assert client.get(f"/api/jobs/{job_id}/results").status_code == 400
+        # The engine's exit status and last line; not the command line, its paths or flags.
+        error = detail["error"]["message"]
+        assert detail["error_message"] == error
+        assert error.startswith("alphafold3 exited with status 1: "), error
+        assert error.endswith("failing on request"), error
+        events = client.get(f"/api/jobs/{job_id}/events").text
+        for shown in (error, logs, events):
+            for path in (str(tmp_path), str(DOUBLE_COMMAND), "--db_dir", "--json_path"):
+                assert path not in shown, (path, shown)
+
+
+def test_the_apps_ui_default_submission_completes(server: LiveServer, client: httpx.Client) -> None:
+    """The requests the AlphaFold 3 app's UI makes for a submission with its form's defaults:
+    the status (its switch copies ``run_data_pipeline``), submit, progress over the WebSocket,
+    the job, its results, a sample's confidence and its structure."""
+    status = client.get("/api/system/status").json()
+    assert status["run_data_pipeline"] is True  # the service has its databases (db_dir)
+    assert isinstance(status["chip_family"], str) and status["chip_family"]
+    assert status["memory_gb"] > 0 and isinstance(status["supports_bfloat16"], bool)
+    body = af3_body(
+        [31],
+        numSamples=5,
+        runDataPipeline=status["run_data_pipeline"],
+        useCache=False,
+    )
+    job_id = submit(client, body)
+    messages = stream(server, job_id)
+    assert messages[-1]["type"] == "completed", messages[-3:]
+    detail = client.get(f"/api/jobs/{job_id}").json()
+    assert (detail["status"], detail["run_data_pipeline"]) == ("completed", True)
+    results = client.get(f"/api/jobs/{job_id}/results").json()
+    best = results["best_sample_index"]
+    confidence = client.get(f"/api/jobs/{job_id}/results/confidence/{best}").json()
+    assert len(confidence["plddt"]) == confidence["num_residues"] == 148 + 28
+    assert len(confidence["atom_plddts"]) == confidence["num_atoms"] == 1350
+    assert len(confidence["pae"]) == len(confidence["plddt"])
+    # Each residue's pLDDT is the mean of its atoms', so the means agree.
+    atoms_mean = sum(confidence["atom_plddts"]) / 1350
+    assert confidence["mean_plddt"] == pytest.approx(atoms_mean, abs=0.01)
+    assert min(confidence["plddt"]) >= min(confidence["atom_plddts"]) - 0.01
+    structure = client.get(f"/api/jobs/{job_id}/results/structure/1")
+    assert structure.status_code == 200 and structure.content.startswith(b"#")

@@ -13,14 +13,13 @@ event). Examples are bounded and derandomized.
 from __future__ import annotations
 
 import hashlib
-import sys
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from native_support import SIM, TESTS_DIR, create, poll, script_body, sim_body
+from native_support import SIM, create, poll, script_body, sim_body
 from schemathesis import APIOperation, BaseSchema, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -28,11 +27,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from support.alphafold import AF3_LOCAL_JOB, af3_body
-from support.doubles import DOUBLE_READS
+from support.alphafold import AF3_LOCAL_JOB, af3_body, double_service
 from support.live import LiveServer
-
-AF3_DOUBLE = TESTS_DIR / "support" / "alphafold3_command_double.py"
 
 KEY = "schema-key-" + "k" * 24
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -44,11 +40,7 @@ CONFIG = {
     "services": {
         "example": {"plugin": "script", "max_runs": 10, "runs_per_user": 10},
         "sim": SIM,
-        "alphafold3": {
-            "plugin": "alphafold3",
-            "command": [sys.executable, str(AF3_DOUBLE)],
-            "read_only_paths": DOUBLE_READS,
-        },
+        "alphafold3": double_service(),
     },
 }
 EXAMPLES = 12

@@ -36,6 +36,20 @@ def cif_atom_count(path: Path) -> int:
         return sum(1 for line in handle if line.startswith(("ATOM ", "HETATM ")))
 
 
+def cif_residue_keys(path: Path) -> list[tuple[str, ...]]:
+    """Per ``_atom_site`` row its residue (chain, residue number, component), read as text."""
+    columns: list[str] = []
+    keys = []
+    with path.open() as handle:
+        for line in handle:
+            if line.startswith("_atom_site."):
+                columns.append(line.strip().removeprefix("_atom_site."))
+            elif line.startswith(("ATOM ", "HETATM ")):
+                row = dict(zip(columns, line.split(), strict=False))
+                keys.append((row["label_asym_id"], row["auth_seq_id"], row["label_comp_id"]))
+    return keys
+
+
 def by_key(samples: list[Sample]) -> dict[tuple[int, int], Sample]:
     return {(s.seed, s.sample): s for s in samples}
 
@@ -150,6 +164,15 @@ def test_sample_confidence_matches_the_structure(
     assert conf.num_residues == residues
     assert conf.mean_plddt == pytest.approx(mean, abs=1e-4)
     assert all(0.0 <= p <= 100.0 for p in conf.atom_plddts)
+    # One pLDDT per residue, each the mean of its atoms' as the structure groups them.
+    atoms_of: dict[tuple[str, ...], list[float]] = {}
+    for key_of_atom, value in zip(
+        cif_residue_keys(sample.structure_path), conf.atom_plddts, strict=True
+    ):
+        atoms_of.setdefault(key_of_atom, []).append(value)
+    assert len(conf.plddts) == residues == len(atoms_of)
+    expected = [sum(v) / len(v) for v in atoms_of.values()]
+    assert conf.plddts == pytest.approx(expected, rel=1e-12)
 
 
 def test_sample_without_full_data_is_not_found() -> None:

@@ -202,7 +202,11 @@ def test_plugin_runs_the_double_and_reuses_the_cached_pipeline(
     tmp_path: Path, pipeline_output: dict[str, Any]
 ) -> None:
     plugin = AlphaFold3Plugin(
-        {"command": [sys.executable, str(DOUBLE)], "cache_dir": str(tmp_path / "cache")}
+        {
+            "command": [sys.executable, str(DOUBLE)],
+            "cache_dir": str(tmp_path / "cache"),
+            "db_dir": str(tmp_path),  # the double reads none: the pipeline runs by default
+        }
     )
     prepared = plugin.prepare(fold_input(pipeline_output, [3, 4]), "af3")
     outputs = []

@@ -9,7 +9,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cyclotron.api.errors import FaceRoute, status_code_for
+from cyclotron.api.errors import FaceRoute, InvalidParameter, status_code_for
 from cyclotron.errors import CyclotronError, InputError, QueueFull
 
 
@@ -49,7 +49,8 @@ class NativeFaceRoute(FaceRoute):
         code = status_code_for(exc, input_error=422)
         detail: Any = exc.message if isinstance(exc, CyclotronError) else "Internal server error"
         if code == 422 and isinstance(exc, InputError):
-            detail = [value_problem(("body", *p.location), p.message) for p in exc.problems]
+            part = () if isinstance(exc, InvalidParameter) else ("body",)
+            detail = [value_problem((*part, *p.location), p.message) for p in exc.problems]
         elif code == 422:
             detail = [value_problem(("body",), detail)]
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}

@@ -32,7 +32,7 @@ from cyclotron.api.native.messages import (
 )
 from cyclotron.domain.states import JOB_TERMINAL
 from cyclotron.services.core import Core
-from cyclotron.services.jobs.progress import read_progress
+from cyclotron.services.jobs.progress import read_events, read_progress
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,9 @@ class JobFeed:
             self._on_end(self)
 
     async def _follow(self) -> None:
-        job, events = await run_in_threadpool(read_progress, self.core, self.job_id, 0)
+        job, events = await run_in_threadpool(
+            lambda: read_progress(self.core, self.job_id, 0, log_if_active=False)
+        )
         self.view = ProgressView(job)
         if job.state in JOB_TERMINAL:
             final = terminal_message(job, events)
@@ -119,7 +121,7 @@ class JobFeed:
         while True:
             await self._subscription.wait(poll)
             after = self.view.job.last_event_seq
-            _, events = await run_in_threadpool(read_progress, self.core, self.job_id, after)
+            events = await run_in_threadpool(read_events, self.core, self.job_id, after)
             for event in events:
                 message = self.view.message(event)
                 if message is None:

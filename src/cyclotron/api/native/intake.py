@@ -12,7 +12,15 @@ import binascii
 from typing import Annotated, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from cyclotron.domain.ports import MAX_SEED
 from cyclotron.domain.records import Caller
@@ -34,7 +42,7 @@ class FilesInput(BaseModel):
 
     kind: Literal["files"]
     files: dict[str, str | Base64Content] = Field(min_length=1)
-    primaries: int | None = Field(None, ge=1)
+    primaries: StrictInt | None = Field(None, ge=1)
 
 
 class EditorInput(BaseModel):
@@ -44,7 +52,7 @@ class EditorInput(BaseModel):
 
     kind: Literal["editor"]
     project: dict[str, Any]
-    primaries: int | None = Field(None, ge=1)
+    primaries: StrictInt | None = Field(None, ge=1)
 
 
 class Af3Input(BaseModel):
@@ -62,12 +70,13 @@ class JobSubmission(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     title: str | None = Field(None, min_length=1, max_length=200)
     service: str
-    ntasks: int = Field(1, ge=1)
+    # Strict: a boolean or a string of digits is not a number here (spec/native.md §4.1).
+    ntasks: StrictInt = Field(1, ge=1)
     input: Annotated[FilesInput | EditorInput | Af3Input, Field(discriminator="kind")]
-    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = None
-    priority: int = Field(0, ge=-10, le=10)
+    seeds: list[Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]] | None = None
+    priority: StrictInt = Field(0, ge=-10, le=10)
     options: dict[str, Any] = Field(default_factory=dict)
-    reuse: bool = False
+    reuse: StrictBool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> JobSubmission:

@@ -36,7 +36,7 @@ from cyclotron.errors import NotFound, Unauthorized
 from cyclotron.services.access.apikeys import authenticate
 from cyclotron.services.bus import Subscription
 from cyclotron.services.core import Core
-from cyclotron.services.jobs.progress import read_progress, visible_job_id
+from cyclotron.services.jobs.progress import read_events, read_progress, visible_job_id
 from cyclotron.settings import Settings
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
@@ -68,7 +68,10 @@ async def progress_messages(
     A resumed stream folds the stored events up to ``after`` without sending them, so that
     what it sends is built as it was built live (ProgressView).
     """
-    job, events = await run_in_threadpool(read_progress, core, job_id, 0)
+    # A resumed stream folds the log from its start; a new one starts from the job as it is.
+    job, events = await run_in_threadpool(
+        lambda: read_progress(core, job_id, 0, log_if_active=after is not None)
+    )
     if after is None:
         if job.state in JOB_TERMINAL:
             final = terminal_message(job, events)
@@ -98,7 +101,7 @@ async def progress_messages(
             yield None
         wait = min(poll, max(0.0, ping_every - (time.monotonic() - quiet_since)))
         await subscription.wait(wait)
-        _, events = await run_in_threadpool(read_progress, core, job_id, last)
+        events = await run_in_threadpool(read_events, core, job_id, last)
 
 
 async def stored_messages(
@@ -198,7 +201,9 @@ async def progress_events(
     after = last_event_header if last_event_header is not None else last_event_id
     ping_every = core.settings.api.sse_ping_interval
     if after is not None:
-        job, events = await run_in_threadpool(read_progress, core, job_id, 0)
+        job, events = await run_in_threadpool(
+            lambda: read_progress(core, job_id, 0, log_if_active=False)
+        )
         final = terminal_message(job, events) if job.state in JOB_TERMINAL else None
         if final is not None and after >= final["seq"]:
             return Response(status_code=204)

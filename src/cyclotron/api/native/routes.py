@@ -6,18 +6,20 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.schemas import (
     JobDetailPublic,
-    JobPublic,
     JobsPublic,
     LogsPublic,
     StatusPublic,
     StreamLogPublic,
+    detail_body,
     error_responses,
+    jobs_body,
+    json_answer,
 )
 from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
 from cyclotron.domain.records import Caller, JobFilter
@@ -82,7 +84,7 @@ def jobs(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     user_id: Annotated[int | None, Query(ge=0)] = None,
-) -> JobsPublic:
+) -> Response:
     words = _statuses(status)
     where = JobFilter(
         owner_id=user_id if caller.admin else None,
@@ -91,12 +93,7 @@ def jobs(
         name_contains=search,
     )
     found = list_jobs(core, caller, where, offset=(page - 1) * page_size, limit=page_size)
-    return JobsPublic(
-        jobs=[JobPublic.of(job) for job in found.items],
-        total=found.total,
-        page=page,
-        page_size=page_size,
-    )
+    return json_answer(jobs_body(found.items, found.total, page, page_size))
 
 
 @router.get(
@@ -105,11 +102,11 @@ def jobs(
     summary="One job with its tasks",
     responses=error_responses(404),
 )
-def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> JobDetailPublic:
+def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> Response:
     record = get_job(core, caller, ref)
     executor = core.catalog.get(record.service).settings.executor
     extra = alphafold_detail(core, record)
-    return JobDetailPublic.detail(record, executor, input_files(core, record), extra)
+    return json_answer(detail_body(record, executor, input_files(core, record), extra))
 
 
 @router.post(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict
 
 from cyclotron.api.native.status import (
@@ -86,25 +88,29 @@ class TaskPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
-    @classmethod
-    def of(cls, task: TaskRecord, executor: str) -> TaskPublic:
-        return cls(
-            index=task.index,
-            state=task_status(task),
-            percent=round(task_percent(task), 2),
-            seed=task.seed,
-            requested_primaries=task.requested_primaries or task.progress_total or None,
-            simulated_primaries=task.progress_done
-            if task.progress_total or task.requested_primaries
-            else None,
-            eta_seconds=task.estimated_seconds if task.state == TaskState.RUNNING else None,
-            executor=executor,
-            attempt=task.attempt,
-            exit_code=task.exit_code,
-            error=task.error,
-            started_at=task.started_at,
-            finished_at=task.ended_at,
-        )
+
+def task_body(task: TaskRecord, executor: str) -> dict[str, Any]:
+    """TaskPublic's fields as plain values of its types (a job may have 1,000 tasks)."""
+    requested = task.requested_primaries or task.progress_total or None
+    counted = task.progress_total or task.requested_primaries
+    running = task.state == TaskState.RUNNING
+    return {
+        "index": task.index,
+        "state": task_status(task),
+        "percent": round(task_percent(task), 2),
+        "seed": task.seed,
+        "requested_primaries": float(requested) if requested is not None else None,
+        "simulated_primaries": float(task.progress_done) if counted else None,
+        "eta_seconds": float(task.estimated_seconds)
+        if running and task.estimated_seconds is not None
+        else None,
+        "executor": executor,
+        "attempt": task.attempt,
+        "exit_code": task.exit_code,
+        "error": task.error,
+        "started_at": task.started_at,
+        "finished_at": task.ended_at,
+    }
 
 
 class JobPublic(BaseModel):
@@ -131,33 +137,35 @@ class JobPublic(BaseModel):
     num_residues: int | None = None
     num_chains: int | None = None
 
-    @classmethod
-    def of(cls, job: JobRecord) -> JobPublic:
-        error = job_error(job)
-        percent = job_percent(job)
-        return cls(
-            id=job.id,
-            number=job.number,
-            name=job.name,
-            service=job.service,
-            user_id=job.owner_id,
-            status=job_status(job),
-            stage=job_stage(job),
-            percent=percent,
-            ntasks=job.ntasks,
-            tasks_done=sum(t.state == TaskState.COMPLETED for t in job.tasks),
-            tasks_failed=sum(t.state == TaskState.FAILED for t in job.tasks),
-            files_available=job.cleaned_at is None,
-            error=ErrorPublic(**error) if error else None,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            started_at=job.started_at,
-            finished_at=job.ended_at,
-            progress=percent,
-            error_message=error["message"] if error else None,
-            num_residues=job.attrs.get("num_residues"),
-            num_chains=job.attrs.get("num_chains"),
-        )
+
+def job_body(job: JobRecord) -> dict[str, Any]:
+    """JobPublic's fields as plain values of its types."""
+    error = job_error(job)
+    percent = job_percent(job)
+    summary = job.task_summary
+    return {
+        "id": job.id,
+        "number": job.number,
+        "name": job.name,
+        "service": job.service,
+        "user_id": job.owner_id,
+        "status": job_status(job),
+        "stage": job_stage(job),
+        "percent": percent,
+        "ntasks": job.ntasks,
+        "tasks_done": summary.tally(TaskState.COMPLETED).count,
+        "tasks_failed": summary.tally(TaskState.FAILED).count,
+        "files_available": job.cleaned_at is None,
+        "error": error,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "started_at": job.started_at,
+        "finished_at": job.ended_at,
+        "progress": percent,
+        "error_message": error["message"] if error else None,
+        "num_residues": job.attrs.get("num_residues"),
+        "num_chains": job.attrs.get("num_chains"),
+    }
 
 
 class InputFilePublic(BaseModel):
@@ -179,6 +187,9 @@ class JobDetailPublic(JobPublic):
 
     priority: int
     seeds: list[int]
+    # The plug-in that ran it, and the one its service stands in for (spec: none).
+    engine: str | None = None
+    stands_in_for: str | None = None
     current_stage: str
     last_event_seq: int
     options: dict[str, object]
@@ -187,37 +198,57 @@ class JobDetailPublic(JobPublic):
     input: InputPublic
     tasks: list[TaskPublic]
 
-    @classmethod
-    def detail(
-        cls,
-        job: JobRecord,
-        executor: str,
-        inputs: list[tuple[str, int]],
-        extra: dict[str, Any] | None = None,
-    ) -> JobDetailPublic:
-        summary = JobPublic.of(job).model_dump()
-        return cls(
-            **summary,
-            **(extra or {}),
-            priority=job.priority,
-            seeds=[t.seed for t in job.tasks],
-            current_stage=summary["stage"],
-            last_event_seq=job.last_event_seq,
-            options={},
-            warnings=[
-                f"task {t.index} failed and is left out of the results"
-                for t in job.tasks
-                if job.state == JobState.COMPLETED and t.state == TaskState.FAILED
-            ],
-            reused=job.attrs.get("reused"),
-            input=InputPublic(
-                kind=job.attrs.get("input_kind") or job.attrs.get("input_type") or "files",
-                key=job.input_key,
-                primaries=job.attrs.get("primaries"),
-                files=[InputFilePublic(name=name, size=size) for name, size in inputs],
-            ),
-            tasks=[TaskPublic.of(t, executor) for t in job.tasks],
-        )
+
+def detail_body(
+    job: JobRecord,
+    executor: str,
+    inputs: list[tuple[str, int]],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """JobDetailPublic's fields as plain values of its types, ``extra`` last."""
+    summary = job_body(job)
+    return {
+        **summary,
+        "priority": job.priority,
+        "seeds": [t.seed for t in job.tasks],
+        "engine": job.attrs.get("engine"),
+        "stands_in_for": job.attrs.get("stands_in_for"),
+        "current_stage": summary["stage"],
+        "last_event_seq": job.last_event_seq,
+        "options": {},
+        "warnings": [
+            f"task {t.index} failed and is left out of the results"
+            for t in job.tasks
+            if job.state == JobState.COMPLETED and t.state == TaskState.FAILED
+        ],
+        "reused": job.attrs.get("reused"),
+        "input": {
+            "kind": job.attrs.get("input_kind") or job.attrs.get("input_type") or "files",
+            "key": job.input_key,
+            "primaries": job.attrs.get("primaries"),
+            "files": [{"name": name, "size": size} for name, size in inputs],
+        },
+        "tasks": [task_body(t, executor) for t in job.tasks],
+        **(extra or {}),
+    }
+
+
+def jobs_body(jobs: list[JobRecord], total: int, page: int, page_size: int) -> dict[str, Any]:
+    """JobsPublic's fields as plain values of its types."""
+    return {
+        "jobs": [job_body(job) for job in jobs],
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+    }
+
+
+def json_answer(body: dict[str, Any], status_code: int = 200) -> Response:
+    """A body of plain values (``*_body``) as JSON, encoded once, in Rust: a job's detail
+    may hold 1,000 tasks. Datetimes read as pydantic writes them (``…Z``)."""
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z), status_code, media_type="application/json"
+    )
 
 
 class JobsPublic(BaseModel):

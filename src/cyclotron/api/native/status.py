@@ -62,35 +62,35 @@ def job_stage(job: JobRecord) -> str:
     (the most recently updated one's: AlphaFold 3's ``data_pipeline``, ``diffusion``…)."""
     if job.state != JobState.RUNNING or job.stage != JobStage.RUNNING:
         return job.stage.value
-    reporting = [t for t in job.tasks if t.state == TaskState.RUNNING and t.stage]
-    if not reporting:
-        return job.stage.value
-    latest = max(reporting, key=lambda t: (t.last_update_at is not None, t.last_update_at, t.index))
-    return latest.stage or job.stage.value
+    return job.task_summary.stage or job.stage.value
 
 
 def job_percent(job: JobRecord) -> float:
     """Weighted by work units when tasks report them; capped at 99 until the job completes."""
     if job.state == JobState.COMPLETED:
         return 100.0
-    live = [t for t in job.tasks if t.state != TaskState.FAILED]
-    if not live:
+    summary = job.task_summary
+    completed = summary.tally(TaskState.COMPLETED)
+    # Live tasks: all but the failed ones; a completed one counts whole.
+    ended = (TaskState.COMPLETED, TaskState.FAILED)
+    unfinished = [summary.tally(s) for s in TaskState if s not in ended]
+    live = [completed, *unfinished]
+    count = sum(t.count for t in live)
+    if not count:
         return 0.0
     total = sum(t.progress_total for t in live)
-    if total > 0 and all(t.progress_total > 0 for t in live):
-        done = sum(
-            t.progress_total if t.state == TaskState.COMPLETED else t.progress_done for t in live
-        )
+    if total > 0 and sum(t.with_total for t in live) == count:
+        done = completed.progress_total + sum(t.progress_done for t in unfinished)
         percent = 100.0 * done / total
     else:
-        percent = sum(task_percent(t) for t in live) / len(live)
+        percent = (100.0 * completed.count + sum(t.percent for t in unfinished)) / count
     return round(min(percent, 99.0), 2)
 
 
 def job_error(job: JobRecord) -> dict[str, str] | None:
     if job.state != JobState.FAILED:
         return None
-    failed = sum(1 for t in job.tasks if t.state == TaskState.FAILED)
+    failed = job.task_summary.tally(TaskState.FAILED).count
     code = _ERROR_CODES.get(job.error_kind or "", "task_failed")
     if code == "task_failed" and failed > 1:
         code = "tasks_failed"

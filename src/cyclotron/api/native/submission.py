@@ -8,6 +8,7 @@ submission answers the first refusal as an HTTP error, a validation lists every 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,14 +18,16 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep
-from cyclotron.api.native.errors import NativeFaceRoute
+from cyclotron.api.idempotency import HEADER, KeyHeader, idempotency_key
+from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.intake import read_request
 from cyclotron.api.native.routes import CallerDep
-from cyclotron.api.native.schemas import CreatedPublic, error_responses
-from cyclotron.domain.records import Caller
+from cyclotron.api.native.schemas import CreatedPublic, MessagePublic, error_responses
+from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.errors import InputError, Problem
 from cyclotron.services.core import Core
 from cyclotron.services.intake import pipeline
+from cyclotron.services.intake.request import Answer
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
@@ -38,19 +41,30 @@ AF3_ESTIMATES = ("estimated_memory_gb", "num_residues", "num_chains")
     responses={
         201: {"model": CreatedPublic, "description": "Created (completed at once on reuse)"},
         **error_responses(403, 422, 429, 503),
+        409: {"model": MessagePublic, "description": "Idempotency-Key sent with another body"},
     },
 )
 async def create_job(
     core: CoreDep,
     caller: CallerDep,
     body: Annotated[Any, Body(description="A JobSubmission, or an AlphaFold 3 body as-is")],
+    idempotency: KeyHeader = None,
 ) -> JSONResponse:
-    request = read_request(core, caller, body)
-    submitted = await run_in_threadpool(pipeline.submit, core, request)
-    job = submitted.job
-    status = "completed" if submitted.reused else "pending"
-    created = {"id": job.id, "status": status, "number": job.number}
-    return JSONResponse(created, 201, headers={"Location": f"/api/jobs/{job.id}"})
+    """The same ``Idempotency-Key`` and body again answer the first submission's 201."""
+    try:
+        key = idempotency_key(idempotency, "POST /api/jobs", body)
+    except InputError as exc:
+        raise NativeFaceError.invalid(("header", HEADER), exc.problems[0].message) from None
+    request = replace(read_request(core, caller, body), idempotency=key)
+    submitted = await run_in_threadpool(pipeline.submit, core, request, _created)
+    assert submitted.answer is not None
+    headers = {"Location": f"/api/jobs/{submitted.job.id}"}
+    return JSONResponse(submitted.answer.body, submitted.answer.status_code, headers=headers)
+
+
+def _created(job: JobRecord, reused: bool) -> Answer:
+    status = "completed" if reused else "pending"
+    return Answer(201, {"id": job.id, "status": status, "number": job.number})
 
 
 def _as_text(problem: Problem) -> str:

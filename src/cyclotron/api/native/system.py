@@ -13,6 +13,7 @@ from cyclotron.api.native.errors import NativeFaceRoute
 from cyclotron.api.native.routes import CallerDep
 from cyclotron.api.native.schemas import error_responses
 from cyclotron.services.ops.system import service_statuses, system_status
+from cyclotron.services.results.alphafold import alphafold_status
 from cyclotron.services.running.workers import workers_seen
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
@@ -27,6 +28,7 @@ API_VERSION = 1
 async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     found = await run_in_threadpool(system_status, core)
     workers = await run_in_threadpool(workers_seen, core)
+    alphafold = await run_in_threadpool(alphafold_status, core)
     return {
         "version": __version__,
         "api_version": API_VERSION,
@@ -69,7 +71,7 @@ async def status(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
         "active_job_id": None,
         "model_loaded": False,
         "model_loading": False,
-        "run_data_pipeline": False,
+        **alphafold,
     }
 
 
@@ -90,7 +92,8 @@ async def services(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
                 "plugin": limits.plugin,
                 "version": service.plugin.version,
                 "executor": limits.executor,
-                "description": service.plugin.description,
+                "description": service.description,
+                "stands_in_for": service.settings.stands_in_for,
                 "input_kinds": list(service.plugin.input_kinds),
                 "result_kind": service.plugin.result_kind,
                 "available": state.available,
@@ -101,6 +104,7 @@ async def services(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
                     "max_queued": limits.max_queued,
                     "max_queued_per_user": limits.max_queued_per_user,
                     "max_ntasks": limits.max_ntasks,
+                    "max_primaries": limits.max_primaries,  # simulation services only
                 },
                 "options_schema": {
                     "type": "object",

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep, bearer_token
+from cyclotron.api.idempotency import KeyHeader, with_key
 from cyclotron.api.multipart import ReceivedForm, receive_multipart
 from cyclotron.api.upload.errors import UploadFaceError, UploadFaceRoute
 from cyclotron.api.upload.status import (
@@ -30,7 +31,7 @@ from cyclotron.errors import (
 from cyclotron.services.access.apikeys import authenticate
 from cyclotron.services.core import Core
 from cyclotron.services.intake import pipeline
-from cyclotron.services.intake.request import IntakeRequest, StagedInput
+from cyclotron.services.intake.request import Answer, IntakeRequest, StagedInput
 from cyclotron.services.jobs.cancel import cancel_job, termination_in_progress
 from cyclotron.services.jobs.queries import JobRef, get_job
 from cyclotron.services.ops.health import database_reachable
@@ -79,7 +80,9 @@ def _user_id(value: str | None) -> int:
 
 
 @router.post("/upload", status_code=201, summary="Submit run.sh and its files as a job")
-async def upload(request: Request, core: CoreDep) -> JSONResponse:
+async def upload(request: Request, core: CoreDep, idempotency: KeyHeader = None) -> JSONResponse:
+    """The same ``Idempotency-Key`` and form (fields, file names and contents) again answer
+    the first upload's 201; the key with another form, 409."""
     caller = (
         await run_in_threadpool(_caller, core, request)
         if core.settings.auth_enabled  # keys may need a database lookup
@@ -88,13 +91,19 @@ async def upload(request: Request, core: CoreDep) -> JSONResponse:
     staging = core.files.new_staging_area()
     try:
         form = await _received(request, core, staging)
-        intake = _intake_request(caller, form, staging)
+        sent = {"fields": form.fields, "files": form.digests}
+        intake = with_key(_intake_request(caller, form, staging), idempotency, "POST /upload", sent)
     except BaseException:
         await run_in_threadpool(shutil.rmtree, staging, True)
         raise
-    submitted = await run_in_threadpool(pipeline.submit, core, intake)
-    body = {"id": submitted.job.number, "status": "Queued", "message": "Job successfully uploaded"}
-    return JSONResponse(body, status_code=201)
+    submitted = await run_in_threadpool(pipeline.submit, core, intake, _uploaded)
+    assert submitted.answer is not None
+    return JSONResponse(submitted.answer.body, status_code=submitted.answer.status_code)
+
+
+def _uploaded(job: JobRecord, reused: bool) -> Answer:
+    body = {"id": job.number, "status": "Queued", "message": "Job successfully uploaded"}
+    return Answer(201, body)
 
 
 async def _received(request: Request, core: Core, staging: pathlib.Path) -> ReceivedForm:

@@ -16,12 +16,13 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.errors import FaceRoute
 from cyclotron.domain.ports import ProgressReport, TaskOutcome
+from cyclotron.domain.text import text_problem
 from cyclotron.errors import PayloadTooLarge
 from cyclotron.services.core import Core
 from cyclotron.services.running import workers as remote_tasks
@@ -31,7 +32,18 @@ router = APIRouter(prefix="/api/worker", route_class=FaceRoute, tags=["workers"]
 
 MAX_ARGV = 256
 MAX_TEXT = 65_536
-WorkerName = Annotated[str, Field(min_length=1, max_length=remote_tasks.MAX_WORKER_NAME)]
+
+
+def _one_line(text: str) -> str:
+    """A worker's name and its stage are stored: one-line text (domain/text.py)."""
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+OneLine = AfterValidator(_one_line)
+WorkerName = Annotated[str, Field(min_length=1, max_length=remote_tasks.MAX_WORKER_NAME), OneLine]
 
 
 class Detail(BaseModel):
@@ -62,7 +74,7 @@ ProgressCounter = Literal[
 class ProgressBody(BaseModel):
     done: float = Field(ge=0)
     total: float = Field(ge=0)
-    stage: str | None = Field(None, max_length=200)
+    stage: Annotated[str, OneLine] | None = Field(None, max_length=200)
     eta_seconds: float | None = Field(None, ge=0)
     counters: dict[ProgressCounter, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 

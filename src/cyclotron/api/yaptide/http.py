@@ -8,9 +8,9 @@ import re
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
 
 from cyclotron.errors import InputError, PayloadTooLarge
@@ -21,10 +21,26 @@ NO_STORE = "no-store"
 MISSING_JOB_ID = "Missing job_id"
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(moment: datetime | None) -> str | None:
+    """``Tue, 19 Nov 2024 16:24:41 GMT`` (RFC 9110's IMF-fixdate, as ``email.utils`` writes
+    it with ``usegmt``; spelt out here: a job's status shows three per task)."""
     if moment is None:
         return None
-    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return (
+        f"{_DAYS[m.weekday()]}, {m.day:02d} {_MONTHS[m.month - 1]} {m.year:04d} "
+        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d} GMT"
+    )
+
+
+def fast_json(body: Mapping[str, Any]) -> bytes:
+    """``body`` (strings, integers, lists and mappings of them) encoded as ``answer`` would,
+    in Rust: a job's status lists 1,000 tasks."""
+    return orjson.dumps(body)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -33,12 +49,18 @@ def epoch_ms(moment: datetime) -> int:
 
 def answer(
     request: Request,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | bytes,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """JSON (UTF-8, not HTML-escaped), gzip-compressed above 1 KiB when the client allows."""
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """JSON (UTF-8, not HTML-escaped), gzip-compressed above 1 KiB when the client allows.
+
+    ``body`` may come encoded already (``fast_json``).
+    """
+    if isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     out = {"Cache-Control": NO_STORE, **(headers or {})}
     accepts = request.headers.get("accept-encoding", "")
     if len(data) > GZIP_ABOVE and "gzip" in accepts.lower():

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep
+from cyclotron.api.idempotency import HEADER, with_key
+from cyclotron.api.yaptide import http
 from cyclotron.api.yaptide.auth import AccountsDep, UserDep
 from cyclotron.api.yaptide.errors import JobStateConflict, YaptideRoute
 from cyclotron.api.yaptide.http import answer, job_id_param, json_object, query_int, require_keys
-from cyclotron.api.yaptide.shapes import job_status, list_item
+from cyclotron.api.yaptide.shapes import job_status, list_item, submission_answer
 from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import ConflictError, Forbidden, InputError, ServiceUnavailable
@@ -122,13 +124,13 @@ async def _submit(
 ) -> Response:
     body = await json_object(request, core.settings.yaptide.max_body_bytes)
     intake = _request(user, accounts.keys, body, platform)
-    job = (await run_in_threadpool(pipeline.submit, core, intake)).job
+    intake = with_key(intake, request.headers.get(HEADER), f"POST {request.url.path}", body)
+    shape = submission_answer(batch=platform == BATCH)
+    sent = (await run_in_threadpool(pipeline.submit, core, intake, shape)).answer
     if platform == BATCH:
         _batch_runner(request).wake()
-        return answer(
-            request, {"message": "Job waiting for submission", "job_id": job.yaptide_id}, 202
-        )
-    return answer(request, {"message": "Job submitted", "job_id": job.yaptide_id}, 202)
+    assert sent is not None
+    return answer(request, sent.body, sent.status_code)
 
 
 def _batch_runner(request: Request) -> BatchRunner:
@@ -140,7 +142,7 @@ def _batch_runner(request: Request) -> BatchRunner:
 
 def _status(request: Request, core: Core, user: UserRecord) -> Response:
     job = find_simulation(core, job_id_param(request), user.owner_id)
-    return answer(request, job_status(job))
+    return answer(request, http.fast_json(job_status(job)))
 
 
 def _cancel(request: Request, core: Core, user: UserRecord) -> Response:
@@ -253,15 +255,13 @@ def user_simulations(request: Request, core: CoreDep, user: UserDep) -> Response
         limit=page_size,
     )
     server = core.settings.yaptide.server_name
-    return answer(
-        request,
-        {
-            "message": "User simulations",
-            "simulations": [list_item(job, server) for job in page.items],
-            "page_count": math.ceil(page.total / page_size),
-            "simulations_count": page.total,
-        },
-    )
+    body = {
+        "message": "User simulations",
+        "simulations": [list_item(job, server) for job in page.items],
+        "page_count": math.ceil(page.total / page_size),
+        "simulations_count": page.total,
+    }
+    return answer(request, http.fast_json(body))
 
 
 @router.delete("/user/simulations", summary="Delete a finished simulation")

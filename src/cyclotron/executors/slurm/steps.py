@@ -102,9 +102,8 @@ class TaskReports:
                 except PluginError as exc:
                     reason = exc.message
             else:
-                reason = outcome.error or (
-                    f"{' '.join(run.command.argv)} exited with status {outcome.exit_code}"
-                )
+                # The engine's name, not its command line (the cluster's paths and flags).
+                reason = outcome.error or f"{run.service} exited with status {outcome.exit_code}"
             self.completed = reason is None
             if reason is not None:
                 logs = {"reason": reason, "stderr": outcome.stderr_tail}

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import account_owner
+from cyclotron.domain.text import document_problems, text_problem
 from cyclotron.errors import Forbidden, InputError, RateLimited, Unauthorized
 from cyclotron.services.access import tokens
 from cyclotron.services.core import Core
@@ -120,12 +121,22 @@ def check_credentials(username: Any, password: Any, minimum: int | None = None) 
     if missing:
         raise InputError(f"Missing keys in JSON payload: {', '.join(missing)}")
     assert isinstance(username, str) and isinstance(password, str)
-    if len(username) > MAX_USERNAME or any(ord(c) < 32 for c in username):
+    if len(username) > MAX_USERNAME or text_problem(username) is not None:
         raise InputError(f"username must be 1 to {MAX_USERNAME} printable characters")
     if len(password) > MAX_PASSWORD:
         raise InputError(f"password must be at most {MAX_PASSWORD} characters")
+    if not _encodable(password):  # a lone surrogate: it cannot be hashed as UTF-8
+        raise InputError("password must be valid Unicode text")
     if minimum is not None and len(password) < minimum:
         raise InputError(f"password must be at least {minimum} characters")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -232,6 +243,15 @@ class Accounts:
         if not body:
             raise InputError("Nothing to update")
         new_password = body.get("password")
+        profile = {
+            k: v
+            for k, v in body.items()
+            if k not in {"password", "current_password", "username"}
+            and isinstance(v, str | int | float | bool)
+        }
+        refused = [f"{key}: {problem}" for (key,), problem in document_problems(profile)]
+        if refused:  # what a profile may hold is the rule of domain.text
+            raise InputError("; ".join(refused))
         with self.core.db.transaction() as session:
             row = session.get(UserRow, user.id)
             if row is None:
@@ -247,12 +267,6 @@ class Accounts:
                 if not matches:
                     raise Forbidden("Current password is incorrect")
                 row.password_hash = hash_password(new_password)
-            profile = {
-                k: v
-                for k, v in body.items()
-                if k not in {"password", "current_password", "username"}
-                and isinstance(v, str | int | float | bool)
-            }
             if profile:
                 row.profile = {**row.profile, **profile}
 

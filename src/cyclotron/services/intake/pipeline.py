@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from cyclotron.domain.records import Caller, JobRecord
+from cyclotron.domain.records import Caller
+from cyclotron.domain.text import document_problems
 from cyclotron.errors import Forbidden, InputError, PluginError, Problem
 from cyclotron.services.core import Core
 from cyclotron.services.intake import yaptide
@@ -26,11 +27,20 @@ from cyclotron.services.intake.request import (
     StagedInput,
 )
 from cyclotron.services.intake.staging import Staged, file_name_problems, stage, write_staged
-from cyclotron.services.intake.store import StoredJob, queue_full, store_job, task_shares
+from cyclotron.services.intake.store import (
+    Shape,
+    StoredJob,
+    Submitted,
+    earlier_submission,
+    queue_full,
+    store_job,
+    task_shares,
+)
 from cyclotron.services.results.reuse import find_cached, reusable
 
 ADMIN_PRIORITY = "a positive priority needs an admin key"
 UNCONFINED = "this server cannot confine tasks, so only admins may run scripts"
+BEAM_PRIMARIES = ("beam", "numberOfParticles")  # where an editor project states its primaries
 
 
 @dataclass
@@ -46,12 +56,6 @@ class Plan:
     documents: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     estimates: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Submitted:
-    job: JobRecord
-    reused: bool  # completed at once with a copy of earlier results
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,20 @@ class CacheStatus:
     job_id: str | None = None  # the job whose results would be reused
 
 
-def submit(core: Core, request: IntakeRequest) -> Submitted:
-    """Store a job for the request; nothing is stored when any step refuses."""
+def submit(core: Core, request: IntakeRequest, shape: Shape | None = None) -> Submitted:
+    """Store a job for the request; nothing is stored when any step refuses. ``shape`` makes
+    the face's answer (``Submitted.answer``).
+
+    With an idempotency key, a submission the owner made with the same key within the last day
+    is answered again instead (its job, its answer), before any check: a retry is never
+    refused for what the first submission changed (a queue it filled).
+    """
+    if request.idempotency is not None:
+        earlier = earlier_submission(core, request.owner_id, request.idempotency)
+        if earlier is not None:
+            if isinstance(request.input, StagedInput):
+                Staged(request.input.staging).discard()
+            return earlier
     if request.yaptide is not None:
         request = replace(request, yaptide=yaptide.admit(core, request.owner_id, request.yaptide))
     plan = _plan(core, request)
@@ -83,15 +99,22 @@ def submit(core: Core, request: IntakeRequest) -> Submitted:
         service = core.catalog.require_available(request.service)
         if service.plugin.runs_user_code and not _may_run_code(core, request):
             raise Forbidden(f"{UNCONFINED}: {core.sandbox.reason}")
+        plan.attrs.update(service.engine_attrs())  # which engine runs it, said wherever shown
         cached = None
         if request.reuse:
             cached = find_cached(core, _caller(request), request.service, plan.key, plan.seeds)
         if cached is not None:
             plan.attrs["reused"] = {"kind": "results", "job_id": cached.job_id, "key": cached.key}
-        job = store_job(core, _stored(request, plan), plan.staged.input_dir, reuse=cached)
+        return store_job(
+            core,
+            _stored(request, plan),
+            plan.staged.input_dir,
+            reuse=cached,
+            shape=shape,
+            idempotency=request.idempotency,
+        )
     finally:
         plan.staged.discard()
-    return Submitted(job, reused=cached is not None)
 
 
 def _may_run_code(core: Core, request: IntakeRequest) -> bool:
@@ -156,14 +179,16 @@ def cache_status(core: Core, request: IntakeRequest) -> CacheStatus:
 
 def _refusals(core: Core, request: IntakeRequest) -> list[Problem]:
     """What the service and its plug-in refuse in a well-formed request, before staging."""
+    problems = _text_refusals(request)
     if request.service not in core.catalog.names():
         known = ", ".join(core.catalog.names())
-        return [Problem(("service",), f"unknown service {request.service!r} (known: {known})")]
+        message = f"unknown service {request.service!r} (known: {known})"
+        return [*problems, Problem(("service",), message)]
     service = core.catalog.get(request.service)
-    problems = []
     if request.input.kind not in service.plugin.input_kinds:
         kinds = ", ".join(service.plugin.input_kinds)
-        problems.append(Problem(("input", "kind"), f"service accepts input kinds: {kinds}"))
+        hint = service.plugin.stand_in_hint(f"{request.input.kind} input")
+        problems.append(Problem(("input", "kind"), f"service accepts input kinds: {kinds}{hint}"))
     if request.ntasks is not None and request.ntasks < 1 and not request.fit_ntasks:
         problems.append(Problem(("ntasks",), "must be at least 1"))
     if not request.fit_ntasks and (request.ntasks or 1) > service.settings.max_ntasks:
@@ -180,6 +205,24 @@ def _refusals(core: Core, request: IntakeRequest) -> list[Problem]:
     if isinstance(request.input, FilesInput):
         problems += file_name_problems(list(request.input.files), ("input", "files"))
     return problems
+
+
+def _text_refusals(request: IntakeRequest) -> list[Problem]:
+    """Text the job would store that no database may hold (``domain.text``): the name and a
+    YAPTIDE title (one line), and every string of an editor project, an input document or
+    YAPTIDE batch options (multi-line: ``array_header`` holds ``#SBATCH`` lines)."""
+    lines: list[tuple[tuple[str | int, ...], Any]] = [(("name",), request.name)]
+    documents: list[tuple[tuple[str | int, ...], Any]] = []
+    if request.yaptide is not None:
+        lines.append((("title",), request.yaptide.title))
+        documents.append((("batch_options",), request.yaptide.batch))
+    if isinstance(request.input, EditorInput):
+        documents.append((("input", "project"), request.input.project))
+    elif isinstance(request.input, DocumentInput):
+        documents.append((request.input.location, request.input.document))
+    found = [p for where, text in lines for p in document_problems(text, where, multiline=False)]
+    found += [p for where, document in documents for p in document_problems(document, where)]
+    return [Problem(where, message) for where, message in found]
 
 
 def _plan(core: Core, request: IntakeRequest) -> Plan:
@@ -204,6 +247,7 @@ def _plan_files(core: Core, request: IntakeRequest, staged: Staged) -> Plan:
     plugin = service.plugin
     ntasks = request.ntasks or (len(request.seeds) if request.seeds else 1)
     shares = None
+    warnings: list[str] = []
     if request.check_now:
         try:
             plugin.validate(staged.input_dir)
@@ -213,24 +257,32 @@ def _plan_files(core: Core, request: IntakeRequest, staged: Staged) -> Plan:
                 plugin.set_total_primaries(staged.input_dir, request.primaries)
         except PluginError as exc:
             raise InputError(exc.message, ("input",)) from None
+        where: tuple[str | int, ...] = ("input", "primaries")
         total = request.primaries
         if total is None and isinstance(request.input, EditorInput):
-            total = request.input.stated_primaries
-        if request.fit_ntasks:  # between one task and one task per primary
-            if counts:
-                stated = total if total is not None else plugin.total_primaries(staged.input_dir)
-                ntasks = min(ntasks, stated or 1)
+            total, where = request.input.stated_primaries, ("input", "project", *BEAM_PRIMARIES)
+        if request.fit_ntasks:  # below one is one task
             ntasks = max(1, ntasks)
             limit = service.settings.max_ntasks
             if ntasks > limit:
                 raise InputError(f"must be at most {limit} for '{request.service}'", ("ntasks",))
-        shares = task_shares(core, request.service, staged.input_dir, total, ntasks)
+        # More tasks than primaries run one primary each, on every face; seeds given one per
+        # task cannot be cut that way.
+        shares = task_shares(
+            core, request.service, staged.input_dir, total, ntasks, where, fit=not request.seeds
+        )
+        if shares is not None and len(shares) < ntasks:
+            warnings.append(
+                f"ntasks: {ntasks} is more than the {len(shares)} primaries:"
+                f" {len(shares)} tasks run, one primary each"
+            )
+            ntasks = len(shares)
     key = directory_key(request.service, plugin.version, staged.input_dir, request.primaries)
     attrs: dict[str, Any] = {"input_kind": request.input.kind}
     if shares is not None:
         attrs["primaries"] = sum(shares)
     seeds = list(request.seeds) if request.seeds else list(range(1, ntasks + 1))
-    return Plan(staged, key, ntasks, seeds, shares, attrs)
+    return Plan(staged, key, ntasks, seeds, shares, attrs, warnings=warnings)
 
 
 def _plan_document(core: Core, request: IntakeRequest, given: DocumentInput) -> Plan:

@@ -93,6 +93,24 @@ class YaptideSimulation:
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """The ``Idempotency-Key`` a submission was sent with, and the digest of the request as its
+    face reads it: the same key and digest from the same owner within a day get the first
+    submission's answer again."""
+
+    key: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a face answered a submission (kept with its idempotency key, to answer again)."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class IntakeRequest:
     """A submission as every face hands it to intake."""
 
@@ -117,9 +135,11 @@ class IntakeRequest:
     # Check the input now (refusing it), or when the dispatcher prepares the job (the job
     # then ends invalid): the file-upload face accepts first and judges later.
     check_now: bool = True
-    # Fit ``ntasks`` between one and one task per primary (YAPTIDE); other faces refuse.
+    # An ``ntasks`` below one means one task (YAPTIDE); other faces refuse it. Above the
+    # primaries every face refuses it (docs/submissions.md).
     fit_ntasks: bool = False
     yaptide: YaptideSimulation | None = None
+    idempotency: IdempotencyKey | None = None
 
     @property
     def primaries(self) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -10,6 +11,7 @@ from cyclotron.domain.records import Caller, JobFilter, JobRecord
 from cyclotron.errors import NotFound
 from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
+from cyclotron.storage import listing
 from cyclotron.storage.tables import JobRow
 
 
@@ -39,7 +41,7 @@ def get_job(core: Core, caller: Caller, ref: JobRef, with_tasks: bool = True) ->
     """The job (with its tasks unless told otherwise), or NotFound."""
     with core.db.transaction(write=False) as session:
         row = visible_job_row(session, caller, ref)
-        return repo.job_record(row, repo.job_tasks(session, row.id) if with_tasks else ())
+        return repo.job_record(row, repo.task_records(session, row.id) if with_tasks else ())
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,18 @@ class JobPage:
 def list_jobs(
     core: Core, caller: Caller, where: JobFilter, offset: int = 0, limit: int = 20
 ) -> JobPage:
-    """Newest first; a non-admin caller sees only their own jobs, whatever the filter says."""
+    """Newest first; a non-admin caller sees only their own jobs, whatever the filter says.
+
+    Each job comes with the summary of its tasks, not the tasks themselves.
+    """
     if not caller.admin:
         where = replace(where, owner_id=caller.user_id)
     with core.db.transaction(write=False) as session:
-        rows = repo.list_jobs(session, where, offset, limit)
-        tasks = repo.tasks_of_jobs(session, [r.id for r in rows])
-        return JobPage(
-            items=[repo.job_record(r, tasks[r.id]) for r in rows],
-            total=repo.count_jobs(session, where),
-        )
+        rows = listing.job_page(session, where, offset, limit)
+        return JobPage(items=summarised(session, rows), total=listing.job_total(session, where))
+
+
+def summarised(session: Session, rows: list[Any]) -> list[JobRecord]:
+    """Records of job rows, each with the summary of its tasks."""
+    summaries = listing.task_summaries(session, [(r.id, r.state) for r in rows])
+    return [repo.job_record(r, summary=summaries[r.id]) for r in rows]

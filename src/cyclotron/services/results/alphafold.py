@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
+from cyclotron.alphafold.accelerator import detected
 from cyclotron.alphafold.plugin import REQUEST_DOCUMENT, AlphaFold3Plugin
 from cyclotron.alphafold.results import ConfidenceResult, sample_confidence
 from cyclotron.domain.records import Caller, JobRecord
@@ -31,6 +32,19 @@ def alphafold_service(core: Core) -> ConfiguredService:
 
 def alphafold_plugin(core: Core) -> AlphaFold3Plugin:
     return cast(AlphaFold3Plugin, alphafold_service(core).plugin)
+
+
+def alphafold_status(core: Core) -> dict[str, Any]:
+    """What the AlphaFold 3 app's status adds (spec/native.md §10): the data pipeline's
+    default for a submission, and the accelerator; the host's when no service is set up."""
+    try:
+        plugin = alphafold_plugin(core)
+    except NotFound:
+        return {"run_data_pipeline": False, **detected().as_status()}
+    return {
+        "run_data_pipeline": plugin.run_data_pipeline,
+        **plugin.accelerator().as_status(),
+    }
 
 
 def alphafold_detail(core: Core, job: JobRecord) -> dict[str, Any] | None:
@@ -72,7 +86,8 @@ def job_ranking(core: Core, caller: Caller, ref: JobRef) -> JobRanking:
 
 
 def sample_confidence_wire(ranking: JobRanking, sample_index: int) -> dict[str, Any]:
-    """SampleConfidence (spec/native.md §8): pLDDT per atom and PAE per token pair."""
+    """SampleConfidence (spec/native.md §8): pLDDT per residue and per atom, PAE per token
+    pair."""
     ranked = ranking.result.by_index(sample_index)
     found = sample_confidence(ranked.sample)
     return {
@@ -82,7 +97,8 @@ def sample_confidence_wire(ranking: JobRanking, sample_index: int) -> dict[str, 
         "ptm": ranked.sample.ptm,
         "iptm": ranked.sample.iptm,
         "mean_plddt": round(found.mean_plddt, 2),
-        "plddt": list(found.atom_plddts),
+        "plddt": [round(v, 2) for v in found.plddts],
+        "atom_plddts": list(found.atom_plddts),
         "pae": [list(row) for row in found.pae],
         "num_atoms": found.num_atoms,
         "num_residues": found.num_residues,

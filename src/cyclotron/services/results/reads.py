@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from cyclotron.domain.records import Caller, JobRecord
 from cyclotron.domain.states import JobState, TaskState
 from cyclotron.errors import ConflictError, CyclotronError, FilesRemoved
 from cyclotron.estimators.merge import MergeError
-from cyclotron.estimators.store import merge_task_files, read_results
+from cyclotron.estimators.store import partial_estimators, read_results, results_path
 from cyclotron.services.core import Core
 from cyclotron.services.jobs.queries import JobRef, get_job
 from cyclotron.services.results.archives import regular_files
@@ -99,19 +101,48 @@ class EstimatorResults:
     partial: bool
 
 
+_RESULTS_CACHED = 8
+_results_cache: OrderedDict[tuple[str, int, int, int], list[dict[str, Any]]] = OrderedDict()
+_results_lock = threading.Lock()
+
+
+def _stored_results(results_dir: Path) -> list[dict[str, Any]] | None:
+    """A job's stored results as JSON objects, made once per results file (by its identity:
+    a merge run again replaces the file) for the last few jobs read; callers never change
+    them."""
+    path = results_path(results_dir)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    with _results_lock:
+        if key in _results_cache:
+            _results_cache.move_to_end(key)
+            return _results_cache[key]
+    found = read_results(results_dir)
+    if found is not None:
+        with _results_lock:
+            _results_cache[key] = found
+            while len(_results_cache) > _RESULTS_CACHED:
+                _results_cache.popitem(last=False)
+    return found
+
+
 def job_estimators(core: Core, caller: Caller, ref: JobRef, partial: bool) -> EstimatorResults:
     """The stored results of a completed job; with ``partial``, the tasks completed so far
-    merged now (ConflictError, as for any result, when the job is not completed otherwise)."""
+    merged now, from the job's running sums where they hold just those (ConflictError, as
+    for any result, when the job is not completed otherwise)."""
     job = _with_files(core, caller, ref) if partial else completed_job(core, caller, ref)
     completed = [t.index for t in job.tasks if t.state == TaskState.COMPLETED]
     failed = sum(t.state == TaskState.FAILED for t in job.tasks)
     if partial and job.state != JobState.COMPLETED:
         try:
-            estimators = merge_task_files(core.files.job_dir(job.id), completed)
+            estimators = partial_estimators(core.files.job_dir(job.id), completed)
         except MergeError as exc:
             raise CyclotronError(f"cannot merge the completed tasks: {exc}") from exc
     else:
-        found = read_results(core.files.results_dir(job.id))
+        found = _stored_results(core.files.results_dir(job.id))
         if found is None:
             raise CyclotronError(f"Job {job.id} has no stored results")
         estimators = found

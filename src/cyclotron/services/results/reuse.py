@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,11 +82,15 @@ def _newest_source(
     return None
 
 
-def complete_from_cache(core: Core, session: Session, job_id: str, source: CachedResults) -> None:
-    """End a job just stored (PENDING) as COMPLETED with a copy of the source's results."""
-    target = core.files.results_dir(job_id)
+def copy_results(core: Core, source: CachedResults, target: Path) -> None:
+    """A copy of the source's results at ``target`` (a new job's results directory)."""
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(core.files.results_dir(source.job_id), target, symlinks=False)
+
+
+def complete_from_cache(session: Session, job_id: str, source: CachedResults) -> None:
+    """End a job just stored (PENDING), given a copy of the source's results (``copy_results``),
+    as COMPLETED."""
     now = utcnow()
     for task in repo.job_tasks(session, job_id):
         done = float(task.requested_primaries or 0)

@@ -157,6 +157,8 @@ class BatchRunner:
                 )
             ).all()
         for job_id in waiting:
+            if self.core.files.is_staged(job_id):  # committed a moment ago: not in place yet
+                continue
             with self.core.db.transaction() as session:
                 won = change_job_stage(session, job_id, JobStage.PREPARING)
             if won:

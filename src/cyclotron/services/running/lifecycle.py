@@ -14,6 +14,7 @@ from cyclotron.domain.records import ErrorKind
 from cyclotron.domain.states import TASK_TERMINAL, JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
 from cyclotron.services.core import Core
+from cyclotron.services.running.merges import merge_job
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import TaskRow, utcnow
@@ -26,18 +27,29 @@ from cyclotron.storage.transitions import (
 
 log = logging.getLogger(__name__)
 
-STDERR_LINES_IN_MESSAGE = 20
+# The engine's last lines of standard error a failed task's message carries.
+STDERR_LINES_IN_MESSAGE = 5
 
 
 def failure_message(run: TaskRun, outcome: TaskOutcome) -> tuple[str, str]:
-    """The reason a user reads for a failed attempt, and its kind."""
+    """The reason a user reads for a failed attempt, and its kind.
+
+    It names the service's engine, not the command line, which holds the server's paths and
+    configuration (the server's log has it); ``change_task_state`` cuts any path left."""
     if outcome.error:
         return outcome.error, ErrorKind.EXECUTOR
     if outcome.timed_out:
         return f"time limit of {run.time_limit:g} s exceeded", ErrorKind.TIME_LIMIT
     if outcome.limit_hit is not None:
         return limit_message(run.limits, outcome.limit_hit), ErrorKind.LIMIT
-    program = " ".join(run.command.argv)
+    log.info(
+        "job %s task %d: %s ended with %s",
+        run.job_id,
+        run.task_index,
+        " ".join(run.command.argv),
+        outcome.exit_code,
+    )
+    program = run.service
     code = outcome.exit_code
     if code is not None and code < 0:
         try:
@@ -47,7 +59,8 @@ def failure_message(run: TaskRun, outcome: TaskOutcome) -> tuple[str, str]:
         head = f"{program} was killed by {name}"
     else:
         head = f"{program} exited with status {code}"
-    tail = "\n".join(outcome.stderr_tail.splitlines()[-STDERR_LINES_IN_MESSAGE:])
+    lines = [line for line in outcome.stderr_tail.splitlines() if line.strip()]
+    tail = "\n".join(lines[-STDERR_LINES_IN_MESSAGE:])
     return (f"{head}: {tail}" if tail else head), ErrorKind.EXIT
 
 
@@ -93,41 +106,6 @@ def settle_job(core: Core, session: Session, job_id: str) -> bool:
             error_kind=first.error_kind,
         )
     return False
-
-
-def merge_job(core: Core, job_id: str) -> None:
-    """Run the plug-in's merge for a job queued for it; the one caller that wins does the work.
-
-    A job sent to another executor (a SLURM batch job) is merged where its tasks ran (the
-    collect step), which reports the results: it stays queued for that here.
-    """
-    with core.db.transaction() as session:
-        row = repo.find_job(session, job_id)
-        if row is not None and row.executor is not None:
-            return
-        won = row is not None and change_job_state(
-            session, job_id, JobState.MERGING_RUNNING, stage=JobStage.MERGING
-        )
-        completed = [
-            t.index for t in repo.job_tasks(session, job_id) if t.state == TaskState.COMPLETED.value
-        ]
-    if not won or row is None:
-        return
-    service = core.catalog.get(row.service)
-    error: str | None = None
-    try:
-        service.plugin.merge(core.files.job_dir(job_id), completed)
-    except PluginError as exc:
-        error = str(exc)
-    except Exception as exc:
-        log.exception("merge of job %s failed", job_id)
-        error = f"merge failed: {exc}"
-    with core.db.transaction() as session:
-        if error is None:
-            end_job(session, job_id, JobState.COMPLETED)
-        else:
-            end_job(session, job_id, JobState.FAILED, error=error, error_kind=ErrorKind.MERGE)
-    core.wake()
 
 
 class TaskLifecycle:
@@ -183,7 +161,9 @@ class TaskLifecycle:
             total = report.total
             if total <= 0 and task.requested_primaries:
                 total = float(task.requested_primaries)  # counted in primaries, total unsaid
-            done = min(report.done, total) if total > 0 else report.done
+            # A task counted in its primaries keeps a count past its share (whole batches).
+            counted = total > 0 and total == task.requested_primaries
+            done = min(report.done, total) if total > 0 and not counted else report.done
             task.progress_done, task.progress_total = done, total
             task.lease_expires_at = self._lease_until()
             task.last_update_at = utcnow()
@@ -206,9 +186,31 @@ class TaskLifecycle:
             return f"its outputs could not be read: {exc}"
         return None
 
+    def _fold(self, run: TaskRun) -> None:
+        """Fold the task's outputs into the job's running results before it is recorded
+        completed, so that the merge after the last task only finishes them. A fold that
+        fails costs nothing but time: the merge then reads every task's outputs."""
+        try:
+            plugin = self.core.catalog.get(run.service).plugin
+            if not plugin.merges_results:
+                return
+            with self.core.db.transaction(write=False) as session:
+                unfinished = [
+                    t.index
+                    for t in repo.job_tasks(session, run.job_id)
+                    if TaskState(t.state) not in TASK_TERMINAL and t.index != run.task_index
+                ]
+            plugin.fold_task(self.core.files.job_dir(run.job_id), run.task_index, unfinished)
+        except Exception:
+            log.exception(
+                "folding task %s/%s into its job's results failed", run.job_id, run.task_index
+            )
+
     def task_finished(self, run: TaskRun, outcome: TaskOutcome) -> None:
         merge = False
         output_error = self._collect(run) if outcome.succeeded else None
+        if outcome.succeeded and output_error is None and not outcome.interrupted:
+            self._fold(run)
         now = utcnow()
         self._observe(run, outcome)
         with self.core.db.transaction() as session:

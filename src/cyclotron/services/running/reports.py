@@ -23,7 +23,8 @@ from cyclotron.estimators.model import EstimatorError, validate_estimators
 from cyclotron.estimators.store import read_results, write_results, write_task_estimators
 from cyclotron.services.core import Core
 from cyclotron.services.jobs.logs import store_log_texts
-from cyclotron.services.running.lifecycle import merge_job, settle_job
+from cyclotron.services.running.lifecycle import settle_job
+from cyclotron.services.running.merges import merge_job
 from cyclotron.services.yaptide.simulations import (
     check_update_key,
     find_simulation,

@@ -20,9 +20,20 @@ from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
 from cyclotron.services.core import Core
 from cyclotron.services.leases import local_owner_is_dead, this_host
-from cyclotron.services.running.lifecycle import TaskLifecycle, merge_job, settle_job
+from cyclotron.services.running.lifecycle import TaskLifecycle, settle_job
+from cyclotron.services.running.merges import (
+    drain_merges,
+    merge_job,
+    recover_lost_merges,
+    resume_merges,
+)
 from cyclotron.services.scheduling.admission import admit_jobs
-from cyclotron.services.scheduling.retention import clean_expired_jobs
+from cyclotron.services.scheduling.retention import (
+    clean_expired_jobs,
+    sweep_data_dir,
+    sweep_staging,
+)
+from cyclotron.storage import counts
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (
@@ -45,8 +56,10 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._last_cleaning = float("-inf")
         self._last_recovery = float("-inf")
+        self._counts_folded = 0  # the job_counts row up to which this process folded
 
     def start(self) -> None:
+        sweep_data_dir(self.core)
         for executor in self.core.executors.values():
             executor.start(self.lifecycle)
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
@@ -62,6 +75,7 @@ class Dispatcher:
             self._thread.join(timeout=30)
         for executor in self.core.executors.values():
             executor.stop()
+        drain_merges(self.core, timeout=30)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -81,7 +95,10 @@ class Dispatcher:
         if now - self._last_recovery >= self.core.settings.dispatch.interval:
             self._last_recovery = now
             recover_lost_tasks(self.core)
+            recover_lost_merges(self.core)
+            sweep_staging(self.core)
             resume_merges(self.core)
+            self._counts_folded = fold_job_counts(self.core, self._counts_folded)
         if now - self._last_cleaning >= self.core.settings.retention.interval:
             self._last_cleaning = now
             clean_expired_jobs(self.core)
@@ -116,6 +133,16 @@ class Dispatcher:
                     )
 
 
+def fold_job_counts(core: Core, after_id: int) -> int:
+    """Fold the job totals' rows appended since ``after_id`` (storage/counts.py), so a total
+    reads a few rows per key; the mark for the next fold."""
+    with core.db.transaction(write=False) as session:
+        if not counts.changed_since(session, after_id):
+            return after_id
+    with core.db.transaction() as session:
+        return counts.fold(session, after_id)
+
+
 def prepare_admitted_jobs(core: Core) -> int:
     """Let each newly admitted job's plug-in check its input; refused input ends it Invalid."""
     with core.db.transaction(write=False) as session:
@@ -125,6 +152,8 @@ def prepare_admitted_jobs(core: Core) -> int:
         ]
     if not jobs:
         return 0
+    # A job whose row was committed a moment ago may still have its directory in staging.
+    jobs = [(job_id, service) for job_id, service in jobs if not core.files.is_staged(job_id)]
     refused: dict[str, str] = {}
     for job_id, service_name in jobs:
         try:
@@ -285,14 +314,3 @@ def _reap_orphan(core: Core, session: Session, task: TaskRow) -> None:
     executor = core.executor_of(job.service)
     if executor is not None:
         executor.reap_orphan(f"{task.job_id}/{task.index}/{task.attempt}", task.pgid)
-
-
-def resume_merges(core: Core) -> None:
-    """Merges queued but never run (the server stopped between the last task and the merge)."""
-    with core.db.transaction(write=False) as session:
-        waiting = [
-            j.id
-            for j in repo.jobs_in_stage(session, JobStage.MERGING_QUEUED, JobState.MERGING_QUEUED)
-        ]
-    for job_id in waiting:
-        merge_job(core, job_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, JobState
@@ -22,8 +22,10 @@ from cyclotron.errors import (
     NotFound,
 )
 from cyclotron.services.core import Core
+from cyclotron.services.jobs.queries import summarised
 from cyclotron.signing import SigningKeys
 from cyclotron.storage import jobs as repo
+from cyclotron.storage import listing
 from cyclotron.storage.tables import JobRow, utcnow
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def find_simulation(core: Core, simulation_id: str, owner_id: int | None) -> Job
             raise NotFound(NOT_FOUND)
         if owner_id is not None and row.owner_id != owner_id:
             raise Forbidden(NOT_YOURS)
-        return repo.job_record(row, repo.job_tasks(session, row.id))
+        return repo.job_record(row, repo.task_records(session, row.id))
 
 
 def check_update_key(core: Core, job: JobRecord, stored_digest: str | None, key: str) -> None:
@@ -125,24 +127,11 @@ def list_simulations(
     offset: int,
     limit: int,
 ) -> SimulationPage:
-    """A user's jobs of every face, ordered as /user/simulations asks (no end time = latest)."""
+    """A user's simulations, ordered as /user/simulations asks (no end time = latest; ties
+    by submission), each with the summary of its tasks."""
+    wanted = None if states is None else {s.value for s in states}
     with core.db.transaction(write=False) as session:
-        clauses = [JobRow.owner_id == owner_id, JobRow.yaptide_id.is_not(None)]
-        if states is not None:
-            clauses.append(JobRow.state.in_([s.value for s in states]))
-        keys = [JobRow.created_at, JobRow.id]
-        if order_by_end:
-            unended = JobRow.ended_at.is_(None)
-            # SQL sorts NULL differently per backend: order by "has no end" first, explicitly.
-            ordering = [unended.desc() if descending else unended.asc(), JobRow.ended_at, *keys]
-            ordering = [ordering[0]] + [k.desc() if descending else k.asc() for k in ordering[1:]]
-        else:
-            ordering = [k.desc() if descending else k.asc() for k in keys]
-        total = int(session.scalar(select(func.count()).select_from(JobRow).where(*clauses)) or 0)
-        rows = list(
-            session.scalars(
-                select(JobRow).where(*clauses).order_by(*ordering).offset(offset).limit(limit)
-            )
+        rows, total = listing.simulation_page(
+            session, owner_id, wanted, order_by_end, descending, offset, limit
         )
-        tasks = repo.tasks_of_jobs(session, [r.id for r in rows])
-        return SimulationPage([repo.job_record(r, tasks[r.id]) for r in rows], total)
+        return SimulationPage(summarised(session, rows), total)
