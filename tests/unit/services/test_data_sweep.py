@@ -5,31 +5,16 @@ directory without its row is set aside, never served nor removed."""
 from __future__ import annotations
 
 import logging
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cyclotron.services.core import Core
-from cyclotron.services.leases import lease_owner_of, this_host
 from cyclotron.services.scheduling.retention import sweep_data_dir
 from cyclotron.storage.jobfiles import STAGED_JOB
 
 AddJob = Callable[..., str]
-
-DEAD = f"{this_host()}:999999999:0"  # no such process
-
-
-@pytest.fixture
-def live_owner() -> Iterator[str]:
-    """The owner name of another live process of this host."""
-    process = subprocess.Popen(["sleep", "60"])
-    try:
-        yield lease_owner_of(process.pid)
-    finally:
-        process.kill()
-        process.wait()
 
 
 def staged(core: Core, owner: str, name: str, files: dict[str, bytes]) -> Path:
@@ -41,12 +26,12 @@ def staged(core: Core, owner: str, name: str, files: dict[str, bytes]) -> Path:
 
 
 def test_a_dead_process_leftovers_are_placed_or_removed(
-    core: Core, add_job: AddJob, live_owner: str
+    dead_owner: str, core: Core, add_job: AddJob, live_owner: str
 ) -> None:
     committed = add_job()
-    staged(core, DEAD, STAGED_JOB + committed, {"input/run.sh": b"true\n"})
-    staged(core, DEAD, STAGED_JOB + "f" * 32, {"input/run.sh": b"never stored\n"})
-    staged(core, DEAD, "0" * 32, {"input/half.dat": b"half an upload"})
+    staged(core, dead_owner, STAGED_JOB + committed, {"input/run.sh": b"true\n"})
+    staged(core, dead_owner, STAGED_JOB + "f" * 32, {"input/run.sh": b"never stored\n"})
+    staged(core, dead_owner, "0" * 32, {"input/half.dat": b"half an upload"})
     elsewhere = staged(core, live_owner, "1" * 32, {"input/run.sh": b"arriving\n"})
     mine = core.files.new_staging_area()
 

@@ -4,34 +4,20 @@ merge still held, or one a worker reports, is left alone."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import update
 
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.services.core import Core
-from cyclotron.services.leases import lease_owner_of, this_host
 from cyclotron.services.running.merges import merge_job, recover_lost_merges
 from cyclotron.storage import jobs as repo
 from cyclotron.storage.tables import JobRow, TaskRow, utcnow
 
 AddJob = Callable[..., str]  # the ``add_job`` fixture of tests/unit/conftest.py
-DEAD = f"{this_host()}:999999999:0"  # no such process
 SOON = timedelta(minutes=5)
-
-
-@pytest.fixture
-def live_owner() -> Iterator[str]:
-    process = subprocess.Popen(["sleep", "60"])
-    try:
-        yield lease_owner_of(process.pid)
-    finally:
-        process.kill()
-        process.wait()
 
 
 def merging(core: Core, add_job: AddJob, owner: str | None, until: datetime, attempts: int) -> str:
@@ -63,9 +49,9 @@ def job(core: Core, job_id: str) -> dict[str, Any]:
 
 
 def test_a_merge_whose_process_died_runs_again_from_empty_results(
-    core: Core, add_job: AddJob
+    dead_owner: str, core: Core, add_job: AddJob
 ) -> None:
-    job_id = merging(core, add_job, DEAD, utcnow() + SOON, attempts=1)
+    job_id = merging(core, add_job, dead_owner, utcnow() + SOON, attempts=1)
     (core.files.results_dir(job_id) / "half-written.txt").write_text("cut short")
 
     recover_lost_merges(core)
@@ -84,8 +70,10 @@ def test_a_merge_whose_process_died_runs_again_from_empty_results(
     assert list(core.files.results_dir(job_id).iterdir()) == []
 
 
-def test_a_merge_lost_on_its_last_attempt_fails_with_a_reason(core: Core, add_job: AddJob) -> None:
-    job_id = merging(core, add_job, DEAD, utcnow() + SOON, attempts=3)
+def test_a_merge_lost_on_its_last_attempt_fails_with_a_reason(
+    dead_owner: str, core: Core, add_job: AddJob
+) -> None:
+    job_id = merging(core, add_job, dead_owner, utcnow() + SOON, attempts=3)
     recover_lost_merges(core)
     ended = job(core, job_id)
     assert (ended["state"], ended["error_kind"]) == (JobState.FAILED.value, "lost")
