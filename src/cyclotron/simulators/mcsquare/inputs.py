@@ -11,7 +11,8 @@ at ``VACUUM_DENSITY`` (they lose about 1e-6 of what water takes); MCsquare canno
 particles, so a black hole is transparent here. Dose and LET there are reported as zero.
 Dose is scored to medium (``Dose_to_Water_conversion Disabled``). The beam becomes a
 one-field plan whose nozzle exit is the editor's beam position, with a beam model (BDL)
-made for it and no range-shifter block (plan.py).
+made for it and no range-shifter block (plan.py). Dose and LET are scored on the CT or on
+an independent grid (scoring.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from cyclotron.simulators.mcsquare.plan import (
     plan_layers,
     plan_text,
 )
+from cyclotron.simulators.mcsquare.scoring import scoring_settings
 
 __all__ = [
     "MIN_DIVERGENCE_RAD",
@@ -195,12 +197,20 @@ def hu_table_texts(rows: tuple[tuple[int, int, float], ...]) -> tuple[str, str]:
     return "\n".join(density) + "\n", "\n".join(material) + "\n"
 
 
-def config_text(primaries: int, seed: int, threads: int, *, heavy_secondaries: bool = True) -> str:
+def config_text(
+    primaries: int,
+    seed: int,
+    threads: int,
+    *,
+    heavy_secondaries: bool = True,
+    scoring: dict[str, str] | None = None,
+) -> str:
     """config.txt: seed, primaries, threads, Dose and LET as MHD, dose to medium.
 
     Without ``heavy_secondaries`` the deuterons and alphas of nuclear events deposit their
     energy where they are born instead of being transported; MCsquare scores no LET for
     such deposits, so its LET is then that of protons alone (primary and secondary).
+    ``scoring`` adds the lines of an independent scoring grid (``scoring.scoring_settings``).
     """
     settings = {
         "Num_Threads": threads,
@@ -223,6 +233,7 @@ def config_text(primaries: int, seed: int, threads: int, *, heavy_secondaries: b
         "LET_Calculation_Method": "StopPow",
         "Dose_to_Water_conversion": "Disabled",
         "Dose_Segmentation": False,
+        **(scoring or {}),
     }
     return "".join(f"{key} {value}\n" for key, value in settings.items())
 
@@ -236,8 +247,10 @@ def prepare_run(
     threads: int = 1,
     *,
     heavy_secondaries: bool = True,
+    scoring: VoxelGrid | None = None,
 ) -> Path:
-    """Write every input of one run into ``workdir``; returns the config.txt path."""
+    """Write every input of one run into ``workdir``; returns the config.txt path. MCsquare
+    scores on ``scoring`` (``scoring.scoring_grid``) where it is given and not ``grid``."""
     if primaries < 1 or seed < 1 or threads < 1:
         raise ValueError(f"need primaries, seed and threads >= 1: {primaries}, {seed}, {threads}")
     if not min(beam.energies) > 0:
@@ -254,6 +267,9 @@ def prepare_run(
     (workdir / PLAN_FILE).write_text(plan_text(layers, geometry), encoding="ascii")
     (workdir / BDL_FILE).write_text(bdl_text(layers, geometry), encoding="ascii")
     config = workdir / CONFIG_FILE
-    text = config_text(primaries, seed, threads, heavy_secondaries=heavy_secondaries)
+    settings = scoring_settings(grid if scoring is None else scoring, grid)
+    text = config_text(
+        primaries, seed, threads, heavy_secondaries=heavy_secondaries, scoring=settings
+    )
     config.write_text(text, encoding="ascii")
     return config

@@ -39,7 +39,7 @@ class McsquareError(RuntimeError):
 
 @dataclass(frozen=True)
 class McsquareResult:
-    """Dose (MeV/g per primary, to medium) and dose-averaged LET (keV/µm) per voxel."""
+    """Dose (MeV/g per primary, to medium) and dose-averaged LET (keV/µm) per scoring voxel."""
 
     dose: FloatArray
     let: FloatArray
@@ -102,15 +102,25 @@ def run_mcsquare(
     threads: int = 1,
     on_line: Callable[[str], None] | None = None,
     heavy_secondaries: bool = True,
+    scoring: VoxelGrid | None = None,
 ) -> McsquareResult:
     """Simulate ``primaries`` protons of ``beam`` through ``grid`` with MCsquare.
 
     Without ``heavy_secondaries`` (see inputs.config_text) the LET is that of protons alone,
-    and the dose is not the full physics' (deuterons then stop where they are born).
+    and the dose is not the full physics' (deuterons then stop where they are born). Dose and
+    LET are on ``scoring`` where it is given (``scoring.scoring_grid``), else on ``grid``.
     """
     found = install.locate()
+    scored = grid if scoring is None else scoring
     config = prepare_run(
-        workdir, grid, beam, primaries, seed, threads, heavy_secondaries=heavy_secondaries
+        workdir,
+        grid,
+        beam,
+        primaries,
+        seed,
+        threads,
+        heavy_secondaries=heavy_secondaries,
+        scoring=scored,
     )
     shutil.rmtree(workdir / OUTPUT_DIR, ignore_errors=True)  # never read a stale result
     env = {**os.environ, install.MATERIALS_ENV: _materials_path(workdir, found.materials)}
@@ -123,14 +133,14 @@ def run_mcsquare(
     if count is None:
         raise _failure("did not report the primaries it simulated", tail)
     try:
-        dose = read_dose(workdir, grid.shape)
-        let = read_let(workdir, grid.shape)
+        dose = read_dose(workdir, scored.shape)
+        let = read_let(workdir, scored.shape)
     except (OSError, ValueError, RuntimeError) as exc:
         raise _failure(f"left no readable output ({exc})", tail) from exc
-    dead = dead_voxels(grid)
+    dead = dead_voxels(scored)
     dose[dead] = 0.0
     let[dead] = 0.0
-    if not np.any(dose > 0):
+    if scored is grid and not np.any(dose > 0):  # a scoring grid may lie where none went
         outside = f", {count.outside} of them outside the geometry" if count.outside else ""
         raise _failure(f"scored no dose from {count.simulated} primaries{outside}", tail)
     return McsquareResult(dose, let, count.simulated, seconds)

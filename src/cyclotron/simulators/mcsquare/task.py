@@ -1,5 +1,6 @@
 """One task of the ``mcsquare`` engine: voxelise, run MCsquare, map its dose onto the
-project's detectors (see editor/task.py).
+project's detectors (see editor/task.py). MCsquare scores on the CT's voxels, split where
+the detectors' bins are finer (scoring.py).
 
 A project that scores dLET runs MCsquare twice with the same seed: once with its full
 physics for the dose, once with the deuterons and alphas of nuclear events stopped where
@@ -26,6 +27,7 @@ from cyclotron.simulators.editor.voxel_scoring import estimators_from_voxels
 from cyclotron.simulators.mcsquare.plugin import McsquareSimulator
 from cyclotron.simulators.mcsquare.progress import parse_progress
 from cyclotron.simulators.mcsquare.run import McsquareResult, run_mcsquare
+from cyclotron.simulators.mcsquare.scoring import scoring_grid
 
 DEFAULT_VOXEL_CM = 0.1
 
@@ -49,8 +51,14 @@ def _scores_let(spec: TaskSpec) -> bool:
 
 
 def _run(
-    spec: TaskSpec, grid: VoxelGrid, workdir: Path, relay: Callable[[str], None], *, full: bool
+    spec: TaskSpec,
+    grids: tuple[VoxelGrid, VoxelGrid],
+    workdir: Path,
+    relay: Callable[[str], None],
+    *,
+    full: bool,
 ) -> McsquareResult:
+    grid, scoring = grids
     return run_mcsquare(
         grid,
         spec.project.beam,
@@ -60,26 +68,30 @@ def _run(
         threads=spec.threads,
         on_line=relay,
         heavy_secondaries=full,
+        scoring=scoring,
     )
 
 
 def run(spec: TaskSpec, progress: ProgressPrinter) -> list[dict[str, Any]]:
     """Run MCsquare on the task's primaries and score its dose into the project's outputs."""
     grid = voxelise(spec.project, spacing=spec.voxel_cm or DEFAULT_VOXEL_CM)
+    grids = (grid, scoring_grid(spec.project, grid))
     scratch = spec.workdir / "mcsquare"
     parts = 2 if _scores_let(spec) else 1
     try:
-        result = _run(spec, grid, scratch / "dose", _relay(progress, 0, parts), full=True)
+        result = _run(spec, grids, scratch / "dose", _relay(progress, 0, parts), full=True)
         let = None
         if parts == 2:
-            protons = _run(spec, grid, scratch / "let", _relay(progress, 1, parts), full=False)
+            protons = _run(spec, grids, scratch / "let", _relay(progress, 1, parts), full=False)
             let = protons.let
     finally:
         # The CT and the per-voxel outputs are large and read already: the results are the
         # estimators, and MCsquare's own lines are in the task's log.
         shutil.rmtree(scratch, ignore_errors=True)
     progress(result.primaries_simulated)
-    return estimators_from_voxels(spec.project, grid, result.dose, let, result.primaries_simulated)
+    return estimators_from_voxels(
+        spec.project, grids[1], result.dose, let, result.primaries_simulated
+    )
 
 
 if __name__ == "__main__":
