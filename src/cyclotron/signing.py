@@ -30,8 +30,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jwt
-
 from cyclotron.errors import ConfigError, Unauthorized
 
 if TYPE_CHECKING:
@@ -96,13 +94,19 @@ class SigningKeys:
         """Every key id that verifies, the current one first."""
         return [self.current, *(k for k in self._keys if k != self.current)]
 
+    # PyJWT is imported where a login token is made or read: it loads the cryptography
+    # package, which a server whose YAPTIDE face is never logged into does not need.
     def encode(self, claims: dict[str, Any]) -> str:
+        import jwt
+
         return jwt.encode(
             claims, self._keys[self.current], algorithm=ALGORITHM, headers={"kid": self.current}
         )
 
     def decode(self, token: str) -> dict[str, Any]:
         """Verified claims; Unauthorized for anything forged, expired or unreadable."""
+        import jwt
+
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self.key(str(kid))

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gemmi
-
 from cyclotron.errors import NotFound, PluginError
 
 RANKING_METRIC = "ranking_score"
@@ -219,6 +217,8 @@ def sample_confidence(sample: Sample) -> SampleConfidence:
 def residue_sizes(structure_path: Path) -> list[int]:
     """The number of atoms of each residue of a predicted structure, in the file's order
     (the order of ``atom_plddts``); a ligand is one residue of many atoms."""
+    import gemmi  # here: the server reads structures only for an AlphaFold job's results
+
     try:
         model = gemmi.read_structure(str(structure_path))[0]
     except (RuntimeError, ValueError, IndexError) as exc:

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import PurePath
-from typing import Any
-
-import gemmi
+from typing import TYPE_CHECKING, Any
 
 from cyclotron.errors import InputError
 
+if TYPE_CHECKING:
+    import gemmi
+
 EXTENSIONS = (".pdb", ".cif", ".mmcif")
+# By the name of gemmi's PolymerType: gemmi is imported where a file is read, not by the
+# server at start-up.
 ENTITY_KEYS = {
-    gemmi.PolymerType.PeptideL: ("proteinChain", "protein"),
-    gemmi.PolymerType.Rna: ("rnaSequence", "rna"),
-    gemmi.PolymerType.Dna: ("dnaSequence", "dna"),
+    "PeptideL": ("proteinChain", "protein"),
+    "Rna": ("rnaSequence", "rna"),
+    "Dna": ("dnaSequence", "dna"),
 }
 
 
@@ -39,6 +42,8 @@ class StructureParseError(InputError):
 
 
 def _read(data: bytes, filename: str) -> gemmi.Structure:
+    import gemmi
+
     suffix = PurePath(filename).suffix.lower()
     if suffix not in EXTENSIONS:
         raise UnsupportedStructureFormat(
@@ -60,6 +65,8 @@ def _read(data: bytes, filename: str) -> gemmi.Structure:
 
 def _one_letter(name: str) -> tuple[str, bool]:
     """The parent one-letter code of a residue and whether it is a modified one (MSE → M)."""
+    import gemmi
+
     info = gemmi.find_tabulated_residue(name.split(",")[0])
     code = info.one_letter_code if info is not None else " "
     if not code.strip() or code == "?":
@@ -79,7 +86,7 @@ def _polymers(structure: gemmi.Structure, warnings: list[str]) -> list[tuple[str
     chains: list[tuple[str, str]] = []
     for chain in structure[0]:
         polymer = chain.get_polymer()
-        keys = ENTITY_KEYS.get(polymer.check_polymer_type()) if len(polymer) else None
+        keys = ENTITY_KEYS.get(polymer.check_polymer_type().name) if len(polymer) else None
         if keys is None:
             if len(polymer):
                 warnings.append(f"chain {chain.name}: polymer type not supported, skipped")

@@ -6,12 +6,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from cyclotron.client import ApiError, Client, ConnectionFailed, UploadStatus
+if TYPE_CHECKING:
+    from cyclotron.client import Client, UploadStatus
 
 TERMINAL = {"Completed", "Failed", "Invalid", "Killed", "Cleaned"}
 # How long a submission is sent again while the server cannot be reached.
@@ -29,6 +30,10 @@ KeyOption = Annotated[
 def client_for(server: str, api_key: str | None, retry_for: float = 0.0) -> Client:
     """The server's client; a request whose connection fails is sent again for
     ``retry_for`` seconds (none by default: a command fails at once)."""
+    # Imported here: ``cyclotron serve`` loads this module, and needs neither the client
+    # nor its NumPy and httpx.
+    from cyclotron.client import Client
+
     return Client(server, api_key=api_key, timeout=60, retry_for=retry_for)
 
 
@@ -36,6 +41,8 @@ def client_for(server: str, api_key: str | None, retry_for: float = 0.0) -> Clie
 def reported(unreachable: str = "cannot reach the server") -> Iterator[None]:
     """The client's errors as the CLI prints them (the status and the server's message),
     then exit status 1."""
+    from cyclotron.client import ApiError, ConnectionFailed
+
     try:
         yield
     except ApiError as exc:

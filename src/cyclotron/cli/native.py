@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,7 +12,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from cyclotron.cli.files import KeyOption, ServerOption, client_for, reported
-from cyclotron.client import ProgressEvent, Unauthorized
+
+if TYPE_CHECKING:
+    from cyclotron.client import ProgressEvent
 
 console = Console(stderr=True)
 FINAL = {"completed": 0, "failed": 1, "cancelled": 1}
@@ -47,6 +49,8 @@ class Bars:
 def watch_job(server: str, job: str, api_key: str | None) -> str:
     """Follow a job's progress live (server-sent events), one bar per task; returns its
     final status."""
+    from cyclotron.client import Unauthorized  # not at import: ``cyclotron serve`` loads this
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from cyclotron import storage
 from cyclotron.storage.database import Database
-from cyclotron.storage.migrate import current_revision, upgrade
+from cyclotron.storage.migrate import current_revision, head_revision, upgrade
 from cyclotron.storage.search import include_object
 from cyclotron.storage.tables import Base
 
@@ -32,6 +33,12 @@ def test_migrations_match_the_tables(db_url: str) -> None:
         assert current_revision(db) == NEWEST_REVISION
     finally:
         db.dispose()
+
+
+def test_the_newest_revision_read_from_the_files_is_alembics() -> None:
+    """A start skips Alembic when the database is at this revision, so it must be Alembic's."""
+    scripts = ScriptDirectory(str(MIGRATIONS.parent))
+    assert head_revision() == scripts.get_current_head() == NEWEST_REVISION
 
 
 INSERT_JOB = text(

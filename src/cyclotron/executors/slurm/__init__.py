@@ -3,6 +3,8 @@
 :mod:`.executor` is the executor (entry point ``slurm``); :mod:`.commands` turns options,
 scripts and SLURM's answers into text and back (pure functions); :mod:`.remote` runs commands
 and moves files over SSH, or on this machine; :mod:`.steps` is what runs on the cluster.
+Only :mod:`.commands` is re-exported here: :mod:`.remote` loads paramiko, which a server
+without clusters never needs, so it is imported where a cluster is reached.
 """
 
 from __future__ import annotations
@@ -26,29 +28,11 @@ from cyclotron.executors.slurm.commands import (
     squeue_command,
     task_effect,
 )
-from cyclotron.executors.slurm.remote import (
-    CommandFailed,
-    CommandResult,
-    LocalRemote,
-    Remote,
-    RemoteError,
-    RemoteTimeout,
-    SshRemote,
-    SshTarget,
-)
 
 __all__ = [
     "ARRAY_TASK_ID",
     "BatchOptions",
-    "CommandFailed",
-    "CommandResult",
-    "LocalRemote",
-    "Remote",
-    "RemoteError",
-    "RemoteTimeout",
     "ShellVariable",
-    "SshRemote",
-    "SshTarget",
     "TaskEffect",
     "UnexpectedOutput",
     "array_script",

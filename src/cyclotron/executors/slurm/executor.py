@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cyclotron.domain.batches import (
     BatchHandle,
@@ -42,14 +42,10 @@ from cyclotron.domain.ports import (
 from cyclotron.domain.states import JobState
 from cyclotron.errors import CyclotronError, InputError, ServiceUnavailable
 from cyclotron.executors.slurm import commands
-from cyclotron.executors.slurm.remote import (
-    CommandResult,
-    LocalRemote,
-    Remote,
-    SshRemote,
-    SshTarget,
-)
 from cyclotron.settings import Settings
+
+if TYPE_CHECKING:
+    from cyclotron.executors.slurm.remote import CommandResult, Remote
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +89,10 @@ class SlurmCluster:
         )
 
     def connect(self) -> Remote:
+        # Imported here: the server builds this executor whether or not it has clusters, and
+        # the SSH side (paramiko and its cryptography) loads only once one is reached.
+        from cyclotron.executors.slurm.remote import LocalRemote, SshRemote, SshTarget
+
         if self.host == LOCAL_HOST:
             return LocalRemote()
         return SshRemote(

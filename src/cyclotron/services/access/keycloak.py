@@ -11,14 +11,13 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
-import jwt
-from jwt import PyJWK
+from typing import TYPE_CHECKING, Any
 
 from cyclotron.errors import Forbidden, ServiceUnavailable, Unauthorized
 from cyclotron.settings import KeycloakSettings
+
+if TYPE_CHECKING:
+    from jwt import PyJWK
 
 ALGORITHMS = ["RS256", "ES256"]
 LEEWAY_SECONDS = 30
@@ -42,7 +41,12 @@ class KeycloakVerifier:
     def certs_url(self) -> str:
         return f"{self.settings.issuer}/protocol/openid-connect/certs"
 
+    # httpx and PyJWT are imported where a Keycloak token is checked: every server builds
+    # a verifier, most never see such a token.
     def _fetch(self) -> None:
+        import httpx
+        import jwt
+
         try:
             answer = httpx.get(self.certs_url, timeout=self.settings.timeout)
             answer.raise_for_status()
@@ -54,7 +58,7 @@ class KeycloakVerifier:
         keys: dict[str, PyJWK] = {}
         for entry in document.get("keys", []) if isinstance(document, dict) else []:
             try:
-                key = PyJWK.from_dict(entry)
+                key = jwt.PyJWK.from_dict(entry)
             except jwt.PyJWTError:
                 continue
             if key.key_id:
@@ -79,6 +83,8 @@ class KeycloakVerifier:
 
     def verify(self, token: str, username: str) -> KeycloakIdentity:
         """The checks of yaptide.md §3.7, steps 4 to 6, in order."""
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import jwt
-
 from cyclotron.errors import Unauthorized
 from cyclotron.signing import ALGORITHM, EXPIRED_MESSAGE, SigningKeys
 
@@ -27,6 +25,8 @@ class TokenClaims:
 
 def login_id_of(keys: SigningKeys, token: str) -> str | None:
     """The login a genuine token belongs to, even an expired one (logout accepts those)."""
+    import jwt  # here, not at start-up: see SigningKeys.encode
+
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         key = keys.key(str(kid))

@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
 from cyclotron.alphafold.structures import EXTENSIONS, parse_structure
 from cyclotron.errors import CyclotronError, InputError, NotFound
 from cyclotron.services.core import Core
@@ -91,6 +89,8 @@ def normalise_pdb_id(pdb_id: str) -> str:
 
 def fetch_structure(pdb_id: str, base_url: str, timeout: float = 30.0) -> bytes:
     """The mmCIF bytes of ``{base_url}/download/{ID}.cif``, translating transport failures."""
+    import httpx  # here: a server that never fetches a structure does not load it
+
     url = f"{base_url.rstrip('/')}/download/{normalise_pdb_id(pdb_id)}.cif"
     try:
         response = httpx.get(url, timeout=timeout, follow_redirects=True)

@@ -21,6 +21,11 @@ AVOGADRO = 6.02214076e23
 FINE_STRUCTURE = 1.0 / 137.035999
 ELECTRON_RADIUS = 2.8179403262e-13  # cm
 
+# The energies the physics tables cover (MeV), log-spaced (physics.py); here so that the
+# plug-in checks a project without loading the engine's numerical code (NumPy, numba).
+TABLE_MIN_ENERGY = 0.05
+TABLE_MAX_ENERGY = 600.0
+
 # Standard atomic weights, Z = 1..98 (whole numbers for elements without a stable isotope).
 ATOMIC_MASS = (
     1.008, 4.0026, 6.94, 9.0122, 10.81, 12.011, 14.007, 15.999, 18.998, 20.180,

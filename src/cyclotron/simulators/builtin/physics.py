@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from cyclotron.simulators.builtin.media import ATOMIC_MASS, AVOGADRO, Material
+from cyclotron.simulators.builtin.media import (
+    ATOMIC_MASS,
+    AVOGADRO,
+    TABLE_MAX_ENERGY,
+    TABLE_MIN_ENERGY,
+    Material,
+)
 from cyclotron.simulators.editor.records import FloatArray
 
 PROTON_MASS = 938.272088  # MeV
@@ -40,9 +46,7 @@ _SIGMA_O = np.array(
      295, 295, 295], float,
 )  # fmt: skip
 
-# The log-energy grid of the tables (MeV).
-TABLE_MIN_ENERGY = 0.05
-TABLE_MAX_ENERGY = 600.0
+# The log-energy grid of the tables, TABLE_MIN_ENERGY to TABLE_MAX_ENERGY MeV (media.py).
 TABLE_POINTS = 1200
 
 

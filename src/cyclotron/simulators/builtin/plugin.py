@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from cyclotron import __version__
 from cyclotron.domain.ports import TaskCommand
-from cyclotron.simulators.builtin import media, physics
+from cyclotron.simulators.builtin import media
 from cyclotron.simulators.editor.engine import EditorEngine
 from cyclotron.simulators.editor.model import EditorProject, check_supported
 from cyclotron.simulators.editor.scoring import DETECTOR_KINDS, SCORABLE_QUANTITIES
@@ -48,7 +48,7 @@ class BuiltinSimulator(EditorEngine):
             quantities=set(SCORABLE_QUANTITIES),
             detectors=set(DETECTOR_KINDS),
             media=media.supported,
-            energies=(physics.TABLE_MIN_ENERGY, physics.TABLE_MAX_ENERGY),
+            energies=(media.TABLE_MIN_ENERGY, media.TABLE_MAX_ENERGY),
         )
 
     compile_cache: Path | None = None
