@@ -363,19 +363,28 @@ class LocalExecutor(Executor):
         """The task's command, confined and limited, in a process group of its own."""
         env = task_environment(run)
         program = run.command.argv[0]
-        if self._confined and not _findable(program, run.workdir, env.get("PATH")):
-            # Say so here: in the sandbox it would only show as the launcher's exit status.
+        limits = self.sandbox.limit_command(run.limits, uid)
+        launched = limits is not None and not self._die_with_parent
+        if (self._confined or launched) and not _findable(program, run.workdir, env.get("PATH")):
+            # Say so here: launched, it would only show as the launcher's exit status.
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
         self.sandbox.prepare(run, uid)
-        limit = self.sandbox.limiter(run.limits, uid)
+        argv = self.sandbox.command(run, uid, self._die_with_parent)
+        in_child: Callable[[], None] | None = None
+        if launched:
+            # No Python in the child: it is started without a copy of this process (vfork).
+            assert limits is not None
+            argv = [*limits, *argv]
+        else:
+            limit = self.sandbox.limiter(run.limits, uid)
 
-        def in_child() -> None:
-            limit()
-            if self._die_with_parent:
-                _die_with_parent()
+            def in_child() -> None:
+                limit()
+                if self._die_with_parent:
+                    _die_with_parent()
 
         return subprocess.Popen(
-            self.sandbox.command(run, uid, self._die_with_parent),
+            argv,
             cwd=run.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

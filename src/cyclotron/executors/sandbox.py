@@ -13,10 +13,13 @@ Inside a task's sandbox (``[sandbox] mode = "bwrap"``, the default):
 - when the task's main process ends, the namespace's init ends and the kernel kills every
   process left in it (a ``nohup sleep`` included).
 
-Limits are rlimits set in the child before ``exec``: CPU seconds (``RLIMIT_CPU``, per
-process), private memory (``RLIMIT_DATA``), processes (``RLIMIT_NPROC``, counted per uid, so
-only with a uid per slot) and the size of one file (``RLIMIT_FSIZE``); the executor watches the
-working directory's total size against the output quota.
+Limits are rlimits set before the task's command (bubblewrap included) is executed: CPU
+seconds (``RLIMIT_CPU``, per process), private memory (``RLIMIT_DATA``), processes
+(``RLIMIT_NPROC``, counted per uid, so only with a uid per slot) and the size of one file
+(``RLIMIT_FSIZE``). util-linux's ``prlimit`` sets them and executes the command, so that the
+server starts the task without copying itself (``vfork``); where it is missing, the server's
+child sets them itself before ``exec``. The executor watches the working directory's total
+size against the output quota.
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ from cyclotron.settings import Settings
 log = logging.getLogger(__name__)
 
 BWRAP = "bwrap"
+PRLIMIT = "prlimit"
+# prlimit's option for each limit.
+PRLIMIT_OPTIONS = {
+    resource.RLIMIT_CPU: "--cpu",
+    resource.RLIMIT_DATA: "--data",
+    resource.RLIMIT_FSIZE: "--fsize",
+    resource.RLIMIT_NPROC: "--nproc",
+}
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 PROBE_TIMEOUT = 10.0
 CPU_GRACE_SECONDS = 5  # SIGXCPU at the limit, SIGKILL this much later
@@ -55,6 +66,7 @@ class Sandbox:
     as_root: bool
     uid_base: int
     hidden: tuple[Path, ...]  # never visible inside (the data directory, the configuration)
+    prlimit: str | None = None  # util-linux's prlimit, which sets the limits; None: the child
 
     @classmethod
     def of(cls, settings: Settings) -> Sandbox:
@@ -82,6 +94,7 @@ class Sandbox:
             as_root=as_root,
             uid_base=settings.sandbox.task_uid_base,
             hidden=tuple(hidden),
+            prlimit=shutil.which(PRLIMIT),
         )
 
     @property
@@ -188,23 +201,40 @@ class Sandbox:
 
     def limiter(self, limits: TaskLimits, uid: int | None) -> Callable[[], None]:
         """What the child sets before ``exec``: the task's rlimits."""
-        settings: list[tuple[int, int]] = []
-        if limits.cpu_seconds is not None:
-            seconds = max(1, int(limits.cpu_seconds))
-            settings.append((resource.RLIMIT_CPU, seconds))
-        if limits.memory_bytes is not None:
-            settings.append((resource.RLIMIT_DATA, int(limits.memory_bytes)))
-        if limits.output_bytes is not None:
-            settings.append((resource.RLIMIT_FSIZE, int(limits.output_bytes)))
-        if limits.max_processes is not None and uid is not None:
-            settings.append((resource.RLIMIT_NPROC, int(limits.max_processes)))
+        settings = rlimits(limits, uid)
 
         def apply() -> None:
-            for kind, value in settings:
-                hard = value + CPU_GRACE_SECONDS if kind == resource.RLIMIT_CPU else value
-                resource.setrlimit(kind, (value, hard))
+            for kind, soft, hard in settings:
+                resource.setrlimit(kind, (soft, hard))
 
         return apply
+
+    def limit_command(self, limits: TaskLimits, uid: int | None) -> list[str] | None:
+        """The argv that sets the task's rlimits and executes what follows it (nothing when
+        there are none); None without ``prlimit``: the child must set them (``limiter``)."""
+        settings = rlimits(limits, uid)
+        if not settings:
+            return []
+        if self.prlimit is None:
+            return None
+        options = [f"{PRLIMIT_OPTIONS[kind]}={soft}:{hard}" for kind, soft, hard in settings]
+        return [self.prlimit, *options, "--"]
+
+
+def rlimits(limits: TaskLimits, uid: int | None) -> list[tuple[int, int, int]]:
+    """The task's rlimits: each one's kind, soft and hard value."""
+    settings: list[tuple[int, int, int]] = []
+    if limits.cpu_seconds is not None:
+        seconds = max(1, int(limits.cpu_seconds))
+        settings.append((resource.RLIMIT_CPU, seconds, seconds + CPU_GRACE_SECONDS))
+    for kind, value in (
+        (resource.RLIMIT_DATA, limits.memory_bytes),
+        (resource.RLIMIT_FSIZE, limits.output_bytes),
+        (resource.RLIMIT_NPROC, limits.max_processes if uid is not None else None),
+    ):
+        if value is not None:
+            settings.append((kind, int(value), int(value)))
+    return settings
 
 
 def exit_signal(code: int) -> int | None:

@@ -21,6 +21,9 @@ from cyclotron.storage.migrate import current_revision, upgrade
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL's channel on which a process tells the others' dispatchers to make a pass.
+WAKE_CHANNEL = "cyclotron_wake"
+
 
 @dataclass
 class Core:
@@ -42,8 +45,24 @@ class Core:
         self.merge_slots = threading.BoundedSemaphore(self.settings.dispatch.max_merges)
 
     def wake(self) -> None:
-        """Ask the dispatcher for a pass now (a job arrived or left the admitted set)."""
+        """Ask the dispatchers for a pass now (a job arrived or left the admitted set): this
+        process's at once, and on PostgreSQL every other server process's, through a NOTIFY
+        (its callers have committed what the pass is to see)."""
         self._wake.set()
+        self.wake_others()
+
+    def wake_others(self) -> None:
+        """Ask the other server processes' dispatchers for a pass (PostgreSQL only)."""
+        try:
+            self.db.notify(WAKE_CHANNEL, self.lease_owner)
+        except Exception as exc:  # their periodic pass still comes
+            log.warning("could not wake the other server processes: %s", exc)
+
+    def woken_elsewhere(self, sender: str | None) -> None:
+        """A wake-up notified on PostgreSQL (None: the listener just (re)connected, and may
+        have missed some); this process's own were already taken in memory."""
+        if sender != self.lease_owner:
+            self._wake.set()
 
     def wait_for_wake(self, timeout: float) -> None:
         self._wake.wait(timeout)

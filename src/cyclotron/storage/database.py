@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -15,8 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cyclotron.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 _WRITE_OPTION = "cyclotron_write"
 EVENTS_WRITTEN = "cyclotron_events_written"  # session.info key: job ids with new events
+LISTEN_RETRY_SECONDS = 1.0  # a listener whose connection failed connects again after this
+LISTEN_STOP_SECONDS = 1.0  # at most this long for a listener to notice it must stop
 
 
 def normalise_url(url: str) -> URL:
@@ -114,9 +119,71 @@ class Database:
         """Call ``listener`` with the ids of the jobs whose events a transaction committed."""
         self._committed_listeners.append(listener)
 
+    def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on ``channel`` (PostgreSQL's NOTIFY); nothing on
+        SQLite, whose one server process is told in memory."""
+        if self.kind != "postgresql":
+            return
+        with self.engine.connect() as conn:
+            notice = {"channel": channel, "payload": payload}
+            conn.execute(text("SELECT pg_notify(:channel, :payload)"), notice)
+            conn.commit()
+
+    def listen(self, channel: str, callback: Callable[[str | None], None]) -> Listener | None:
+        """Call ``callback`` with each payload notified on ``channel``, from a thread of its
+        own (and with None after each (re)connection: notifications sent while it was away
+        are lost); None on SQLite."""
+        if self.kind != "postgresql":
+            return None
+        listener = Listener(self, channel, callback)
+        listener.start()
+        return listener
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Listener:
+    """One PostgreSQL connection of its own, outside the pool, that LISTENs on a channel."""
+
+    def __init__(self, db: Database, channel: str, callback: Callable[[str | None], None]) -> None:
+        self._db = db
+        self._channel = channel
+        self._callback = callback
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"listen-{channel}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening; returns once the connection is closed (or after a few seconds)."""
+        self._stop.set()
+        self._thread.join(timeout=LISTEN_STOP_SECONDS + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._listen()
+            except Exception as exc:  # the database went away: connect again
+                if not self._stop.is_set():
+                    log.warning("listening on %s failed (%s); retrying", self._channel, exc)
+            self._stop.wait(LISTEN_RETRY_SECONDS)
+
+    def _listen(self) -> None:
+        dialect = self._db.engine.dialect
+        args, kwargs = dialect.create_connect_args(self._db.engine.url)
+        conn = dialect.connect(*args, **kwargs)
+        try:
+            conn.autocommit = True
+            conn.execute(f'LISTEN "{self._channel}"')
+            self._callback(None)
+            while not self._stop.is_set():
+                for note in conn.notifies(timeout=LISTEN_STOP_SECONDS):
+                    self._callback(note.payload)
+        finally:
+            conn.close()

@@ -7,13 +7,25 @@ numbers of a job's events follow the order in which they become visible, without
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cyclotron.storage.database import EVENTS_WRITTEN
 from cyclotron.storage.tables import EventRow, JobRow, utcnow
+
+# Built once and run on the session's connection: a job's every change writes an event, and
+# the ORM's statements cost several times as much to build and run as these.
+_JOBS, _EVENTS = cast(Table, JobRow.__table__), cast(Table, EventRow.__table__)
+_BUMP = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job"))
+    .values(last_event_seq=_JOBS.c.last_event_seq + 1, updated_at=bindparam("now"))
+    .returning(_JOBS.c.last_event_seq)
+)
+_INSERT = insert(_EVENTS)
 
 
 def append_event(
@@ -24,25 +36,29 @@ def append_event(
     task_index: int | None = None,
 ) -> int:
     """Append one event to the job's log; its ``seq`` is returned."""
-    seq = session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id)
-        .values(last_event_seq=JobRow.last_event_seq + 1)
-        .returning(JobRow.last_event_seq)
-    ).scalar_one()
-    # A Core INSERT: events are written often and never read back in the same unit of work.
-    session.execute(
-        insert(EventRow).values(
-            job_id=job_id,
-            seq=seq,
-            kind=kind,
-            data=data,
-            task_index=task_index,
-            created_at=utcnow(),
-        )
+    session.flush()  # a job added in this unit of work is in the table
+    conn = session.connection()
+    now = utcnow()
+    seq = int(conn.execute(_BUMP, {"job": job_id, "now": now}).scalar_one())
+    # The job's row as this session holds it, if it does, stays as the table has it.
+    for row in session.identity_map.values():
+        if isinstance(row, JobRow) and row.id == job_id:
+            set_committed_value(row, "last_event_seq", seq)
+            set_committed_value(row, "updated_at", now)
+    # Never read back in the same unit of work.
+    conn.execute(
+        _INSERT,
+        {
+            "job_id": job_id,
+            "seq": seq,
+            "kind": kind,
+            "data": data,
+            "task_index": task_index,
+            "created_at": now,
+        },
     )
     session.info.setdefault(EVENTS_WRITTEN, set()).add(job_id)
-    return int(seq)
+    return seq
 
 
 def job_events(session: Session, job_id: str, after_seq: int = 0) -> list[EventRow]:

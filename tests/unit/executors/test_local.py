@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from cyclotron.domain.ports import ProgressReport, TaskCommand, TaskOutcome, TaskRun
+from cyclotron.domain.ports import (
+    ProgressReport,
+    TaskCommand,
+    TaskLimits,
+    TaskOutcome,
+    TaskRun,
+)
 from cyclotron.executors.local import (
     TASK_KEY_VARIABLE,
     LocalExecutor,
@@ -594,3 +600,21 @@ def test_cancel_first_sends_the_save_signal_then_stops_the_group(
     assert (run.workdir / "saved").read_text() == "saved\n"
     outcome = reporter.outcome(run)
     assert outcome.cancelled and outcome.exit_code == -signal.SIGTERM
+
+
+@pytest.mark.parametrize("sandbox_mode", ["none"])
+@pytest.mark.parametrize("launcher", ["prlimit", "child"])
+def test_a_task_runs_under_its_limits(
+    tmp_path: Path, executor: LocalExecutor, reporter: RecordingReporter, launcher: str
+) -> None:
+    # Set by prlimit when installed, else by the server's child before exec: the same limits.
+    if launcher == "child":
+        executor.sandbox = replace(executor.sandbox, prlimit=None)
+    elif executor.sandbox.prlimit is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    limits = TaskLimits(cpu_seconds=7, memory_bytes=512 * 2**20, output_bytes=64 * 2**20)
+    run = replace(make_run(tmp_path, "ulimit -t; ulimit -Ht; ulimit -d; ulimit -f"), limits=limits)
+    executor.submit(run, no_progress)
+    assert reporter.outcome(run).succeeded
+    # CPU seconds, then its hard limit (SIGKILL after SIGXCPU); KiB of data; KiB of a file.
+    assert run.stdout_path.read_text().split() == ["7", "12", "524288", "65536"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import select
+
 from cyclotron.storage.database import Database
 from cyclotron.storage.events import append_event, job_events
+from cyclotron.storage.tables import JobRow
 
 AddJob = Callable[..., str]
 
@@ -58,3 +61,16 @@ def test_concurrent_writers_get_distinct_numbers_in_commit_order(
         events = job_events(session, job)
     assert [e.seq for e in events] == list(range(1, 101))
     assert [e.id for e in events] == sorted(e.id for e in events)
+
+
+def test_the_job_row_a_session_holds_follows_its_events(
+    database: Database, add_job: AddJob
+) -> None:
+    job = add_job()
+    with database.transaction() as session:
+        row = session.scalars(select(JobRow).where(JobRow.id == job)).one()
+        assert row is not None and row.last_event_seq == 0
+        append_event(session, job, "progress", {})
+        append_event(session, job, "progress", {})
+        # Read from the row held, not the table: what a route answering from it would show.
+        assert row.last_event_seq == 2

@@ -1,7 +1,8 @@
 """The dispatcher: admits jobs, prepares them, hands tasks to executors, recovers lost ones.
 
-It runs in one background thread, woken whenever a job arrives or ends, and at least once
-every ``dispatch.interval`` seconds.
+It runs in one background thread, woken whenever a job arrives or ends (in memory, and on
+PostgreSQL from other server processes through LISTEN/NOTIFY), and at least once every
+``dispatch.interval`` seconds, the safety net for a wake-up that was lost.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cyclotron.domain.ports import TaskOutcome, TaskRun
 from cyclotron.domain.records import ErrorKind
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.errors import PluginError
-from cyclotron.services.core import Core
+from cyclotron.services.core import WAKE_CHANNEL, Core
 from cyclotron.services.leases import local_owner_is_dead, this_host
 from cyclotron.services.running.lifecycle import TaskLifecycle, settle_job
 from cyclotron.services.running.merges import (
@@ -35,6 +36,7 @@ from cyclotron.services.scheduling.retention import (
 )
 from cyclotron.storage import counts
 from cyclotron.storage import jobs as repo
+from cyclotron.storage.database import Listener
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (
     LEASE_RELEASED,
@@ -54,6 +56,7 @@ class Dispatcher:
         self.lifecycle = TaskLifecycle(core)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: Listener | None = None
         self._last_cleaning = float("-inf")
         self._last_recovery = float("-inf")
         self._counts_folded = 0  # the job_counts row up to which this process folded
@@ -64,12 +67,15 @@ class Dispatcher:
             executor.start(self.lifecycle)
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()
+        self._listener = self.core.db.listen(WAKE_CHANNEL, self.core.woken_elsewhere)
         self.core.wake()
 
     def stop(self) -> None:
         running = sum(executor.running() for executor in self.core.executors.values())
         log.info("stopping; %d running task(s) will be queued again", running)
         self._stop.set()
+        if self._listener is not None:
+            self._listener.stop()
         self.core.wake()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -168,6 +174,8 @@ def prepare_admitted_jobs(core: Core) -> int:
                 change_job_stage(session, job_id, JobStage.SUBMITTED)
     if refused:
         core.wake()
+    if len(jobs) > len(refused):  # runnable now, by whichever server has a free slot
+        core.wake_others()
     return len(jobs) - len(refused)
 
 
