@@ -151,6 +151,14 @@ def test_05_bad_service(server: LiveServer, client: httpx.Client) -> None:
     assert unknown["message"] == "Invalid service"
 
 
+def test_05_an_unknown_service_is_named_before_a_missing_run_sh(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    with NoJobCreated(server, client):
+        body = assert_error(upload(client, {"input.pdb": b"x"}, service="nope"), 400)
+    assert body["message"] == "Invalid service"
+
+
 # 6 ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name", ["../evil.sh", "a/b.txt", "a\\b.txt", "..hidden", "x..y", "..", "/etc/passwd"]
@@ -571,6 +579,9 @@ def test_23_api_keys(start_server: Any) -> None:
             upload(client, {"run.sh": b"true\n"}, headers={"Authorization": "Bearer nope"}), 401
         )
         assert_error(upload(client, {"run.sh": b"true\n"}, user_id=2, headers=h1), 403)
+        # The service is judged before the key's user (checklist order 5, then 6).
+        other = upload(client, {"run.sh": b"true\n"}, user_id=2, service="nope", headers=h1)
+        assert assert_error(other, 400)["message"] == "Invalid service"
         response = upload(client, {"run.sh": b"sleep 30\n"}, user_id=1, headers=h1)
         assert response.status_code == 201
         job = response.json()["id"]

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.idempotency import KeyHeader, with_key
 from cyclotron.api.multipart import ReceivedForm, receive_multipart
-from cyclotron.api.upload.errors import UploadFaceError, UploadFaceRoute
+from cyclotron.api.upload.errors import INVALID_SERVICE, UploadFaceError, UploadFaceRoute
 from cyclotron.api.upload.status import (
     CLEANED_MESSAGE,
     TERMINAL_STATUSES,
@@ -92,7 +92,12 @@ async def upload(request: Request, core: CoreDep, idempotency: KeyHeader = None)
     try:
         form = await _received(request, core, staging)
         sent = {"fields": form.fields, "files": form.digests}
-        intake = with_key(_intake_request(caller, form, staging), idempotency, "POST /upload", sent)
+        intake = with_key(
+            _intake_request(caller, form, staging, core.catalog.names()),
+            idempotency,
+            "POST /upload",
+            sent,
+        )
     except BaseException:
         await run_in_threadpool(shutil.rmtree, staging, True)
         raise
@@ -116,11 +121,16 @@ async def _received(request: Request, core: Core, staging: pathlib.Path) -> Rece
     return await receive_multipart(content_type, request.stream(), staging / "input", limit)
 
 
-def _intake_request(caller: Caller, form: ReceivedForm, staging: pathlib.Path) -> IntakeRequest:
+def _intake_request(
+    caller: Caller, form: ReceivedForm, staging: pathlib.Path, services: list[str]
+) -> IntakeRequest:
+    """The form's checks in the face's order: user_id, service, the key's user, run.sh."""
     owner = _user_id(form.fields.get("user_id"))
     service = form.fields.get("service")
     if service is None:
         raise InputError("Missing service field")
+    if service.strip() not in services:
+        raise InputError(INVALID_SERVICE)
     if not caller.admin and caller.user_id != owner:
         raise Forbidden("user_id does not match the API key")
     if RUN_SCRIPT not in form.files:
@@ -206,5 +216,5 @@ def health(core: CoreDep) -> JSONResponse:
 
 
 @router.get("/", summary="Liveness")
-def root(core: CoreDep) -> dict[str, str]:
+async def root(core: CoreDep) -> dict[str, str]:
     return {"message": core.settings.server.root_message}
