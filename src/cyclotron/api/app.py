@@ -32,6 +32,7 @@ from cyclotron.api.native.submission import router as submission_router
 from cyclotron.api.native.system import router as system_router
 from cyclotron.api.upload.routes import router as upload_router
 from cyclotron.api.worker.routes import router as worker_router
+from cyclotron.api.yaptide.auth import Sessions
 from cyclotron.api.yaptide.auth import router as yaptide_auth_router
 from cyclotron.api.yaptide.cors import FaceCors
 from cyclotron.api.yaptide.errors import error_response
@@ -130,6 +131,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     )
     app.state.core = core
     app.state.accounts = Accounts(core)
+    app.state.sessions = Sessions()
     app.state.keycloak = KeycloakVerifier(core.settings.yaptide.keycloak)
     # A trailing slash is served like the path without it, never redirected (yaptide.md §1.1).
     app.router.redirect_slashes = False
@@ -138,6 +140,11 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
         BodyLimit, limit=core.settings.server.max_upload_bytes, exempt=frozenset({"/upload"})
     )
     app.include_router(upload_router)
+    # Routes are tried one after another: the YAPTIDE face's status and list (its web UI
+    # polls them for every unfinished job) and its workers' reports come early. The faces'
+    # paths are disjoint, so the order changes no answer.
+    app.include_router(yaptide_jobs_router)
+    app.include_router(yaptide_worker_router)
     app.include_router(native_router)
     app.include_router(progress_router)
     app.include_router(submission_router)
@@ -148,9 +155,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
     app.include_router(structures_router)
     app.include_router(metrics_router)
     app.include_router(yaptide_auth_router)
-    app.include_router(yaptide_jobs_router)
     app.include_router(yaptide_results_router)
-    app.include_router(yaptide_worker_router)
     app.include_router(worker_router)
     _answer_framework_errors(app)
     app.add_middleware(HttpLatency, metrics=core.metrics)
@@ -168,6 +173,7 @@ def create_app(core: Core, *, run_background: bool = True) -> FastAPI:
             "allow_headers": [
                 "Authorization",
                 "Content-Type",
+                "Idempotency-Key",
                 "Last-Event-ID",
                 "Range",
                 "If-None-Match",

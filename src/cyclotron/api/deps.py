@@ -10,7 +10,9 @@ from starlette.requests import HTTPConnection
 from cyclotron.services.core import Core
 
 
-def get_core(request: Request) -> Core:
+async def get_core(request: Request) -> Core:
+    # ``async``: FastAPI runs a plain function dependency in a worker thread, a hop that costs
+    # more than the lookup itself.
     core: Core = request.app.state.core
     return core
 

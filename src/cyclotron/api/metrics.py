@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -27,6 +28,9 @@ class HttpLatency:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        # Each (method, route, status) histogram, found once: ``labels`` takes a lock and
+        # checks its arguments on every call.
+        self._series: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,6 +50,9 @@ class HttpLatency:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_seconds.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
-            )
+            key = (scope["method"], template, status)
+            series = self._series.get(key)
+            if series is None:
+                series = self.metrics.http_seconds.labels(key[0], template, str(status))
+                self._series[key] = series
+            series.observe(time.perf_counter() - started)

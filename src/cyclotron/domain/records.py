@@ -55,19 +55,27 @@ class TaskRecord:
 
     @property
     def simulated_primaries(self) -> int:
-        """Progress in primaries: reported ones, or the done fraction of the requested share.
+        """Progress in primaries (``primaries_done``)."""
+        return primaries_done(
+            self.state, self.requested_primaries, self.progress_done, self.progress_total
+        )
 
-        A completed task ran its share, or more where it counted its primaries past it (an
-        engine that runs whole batches): then the count its results are normalised to."""
-        requested = self.requested_primaries or 0
-        if self.state == TaskState.COMPLETED:
-            if requested and self.progress_total == requested:
-                return max(int(self.progress_done), requested)
-            return requested
-        if self.progress_total <= 0:
-            return 0
-        fraction = min(max(self.progress_done / self.progress_total, 0.0), 1.0)
-        return min(int(fraction * requested), requested)
+
+def primaries_done(
+    state: TaskState, requested: int | None, progress_done: float, progress_total: float
+) -> int:
+    """A task's progress in primaries: reported ones, or the done fraction of its requested
+    share. A completed task ran its share, or more where it counted its primaries past it (an
+    engine that runs whole batches): then the count its results are normalised to."""
+    requested = requested or 0
+    if state == TaskState.COMPLETED:
+        if requested and progress_total == requested:
+            return max(int(progress_done), requested)
+        return requested
+    if progress_total <= 0:
+        return 0
+    fraction = min(max(progress_done / progress_total, 0.0), 1.0)
+    return min(int(fraction * requested), requested)
 
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))

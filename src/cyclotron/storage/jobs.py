@@ -60,6 +60,15 @@ def find_job(session: Session, job_id: str) -> JobRow | None:
     return session.scalar(select(JobRow).where(JobRow.id == job_id))
 
 
+_BY_YAPTIDE_ID = select(*JobRow.__table__.columns).where(JobRow.yaptide_id == bindparam("sid"))
+
+
+def job_by_yaptide_id(session: Session, yaptide_id: str) -> Row[Any] | None:
+    """The job row of a YAPTIDE simulation id as a plain row (``job_record`` reads it): a
+    status poll loads no ORM object."""
+    return session.connection().execute(_BY_YAPTIDE_ID, {"sid": yaptide_id}).first()
+
+
 def job_exists(session: Session, job_id: str) -> bool:
     return session.scalar(select(JobRow.number).where(JobRow.id == job_id)) is not None
 
@@ -101,19 +110,74 @@ def task_records(session: Session, job_id: str) -> list[TaskRecord]:
     return [TaskRecord.from_values(row, _TASK_STATES) for row in rows]
 
 
+_TASK_STATUSES = (
+    select(
+        TaskRow.index,
+        TaskRow.state,
+        TaskRow.requested_primaries,
+        TaskRow.progress_done,
+        TaskRow.progress_total,
+        TaskRow.started_at,
+        TaskRow.ended_at,
+        TaskRow.estimated_seconds,
+        TaskRow.last_update_at,
+    )
+    .where(TaskRow.job_id == bindparam("job"))
+    .order_by(TaskRow.index)
+)
+
+
+def task_statuses(session: Session, job_id: str) -> Sequence[Sequence[Any]]:
+    """What a YAPTIDE status shows of each of the job's tasks, in order, as plain rows of
+    (index, state, requested_primaries, progress_done, progress_total, started_at, ended_at,
+    estimated_seconds, last_update_at): a job may have 1,000 tasks, polled every second."""
+    return session.connection().execute(_TASK_STATUSES, {"job": job_id}).all()
+
+
+_JOB_STATE = select(JobRow.state).where(JobRow.id == bindparam("job"))
+_TASK_STATE_COUNTS = (
+    select(TaskRow.state, func.count())
+    .where(TaskRow.job_id == bindparam("job"))
+    .group_by(TaskRow.state)
+)
+
+
+def job_state(session: Session, job_id: str) -> str | None:
+    """The job's state (its name), or None for no such job."""
+    state: str | None = session.connection().execute(_JOB_STATE, {"job": job_id}).scalar()
+    return state
+
+
+def task_state_counts(session: Session, job_id: str) -> dict[str, int]:
+    """How many of the job's tasks are in each state (by name), counted by the database."""
+    rows = session.connection().execute(_TASK_STATE_COUNTS, {"job": job_id})
+    return {state: count for state, count in rows}
+
+
 def lock_job_tasks(session: Session, job_id: str) -> None:
     """Lock a job's task rows before its job row is written.
 
     Every writer takes a job's locks in the same order, tasks first and the job row second
     (each event bumps the job row's sequence), so two writers can never deadlock.
     """
-    session.execute(
-        select(TaskRow.id).where(TaskRow.job_id == job_id).order_by(TaskRow.index).with_for_update()
-    )
+    session.execute(_LOCK_TASKS, {"job": job_id})
+
+
+# Built once: a worker's every progress report runs both.
+_LOCK_TASKS = (
+    select(TaskRow.id)
+    .where(TaskRow.job_id == bindparam("job"))
+    .order_by(TaskRow.index)
+    .with_for_update()
+)
+_FIND_TASK = select(TaskRow).where(
+    TaskRow.job_id == bindparam("job"), TaskRow.index == bindparam("index")
+)
 
 
 def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
-    return session.scalar(select(TaskRow).where(TaskRow.job_id == job_id, TaskRow.index == index))
+    task: TaskRow | None = session.scalar(_FIND_TASK, {"job": job_id, "index": index})
+    return task
 
 
 def delete_job(session: Session, job_id: str) -> None:
@@ -241,29 +305,40 @@ class Backlog:
     runnable_services: frozenset[str]
 
 
-def dispatch_backlog(session: Session) -> Backlog:
-    queued = select(JobRow.service).where(
+# The dispatcher's every pass asks these: built once, run on the session's connection.
+_QUEUED_SERVICES = (
+    select(JobRow.service)
+    .where(
         JobRow.state == JobState.PENDING.value,
         JobRow.admitted_at.is_(None),
         JobRow.executor.is_(None),
     )
-    preparing = select(JobRow.id).where(
-        JobRow.state == JobState.PENDING.value, JobRow.stage == JobStage.PREPARING.value
+    .distinct()
+)
+_ANY_PREPARING = (
+    select(JobRow.id)
+    .where(JobRow.state == JobState.PENDING.value, JobRow.stage == JobStage.PREPARING.value)
+    .limit(1)
+)
+_RUNNABLE_SERVICES = (
+    select(JobRow.service)
+    .join(TaskRow, TaskRow.job_id == JobRow.id)
+    .where(
+        TaskRow.state == TaskState.PENDING.value,
+        JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
+        JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
+        JobRow.executor.is_(None),
     )
-    runnable = (
-        select(JobRow.service)
-        .join(TaskRow, TaskRow.job_id == JobRow.id)
-        .where(
-            TaskRow.state == TaskState.PENDING.value,
-            JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
-            JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
-            JobRow.executor.is_(None),
-        )
-    )
+    .distinct()
+)
+
+
+def dispatch_backlog(session: Session) -> Backlog:
+    conn = session.connection()
     return Backlog(
-        services_with_queued=frozenset(session.scalars(queued.distinct())),
-        preparing=session.scalar(preparing.limit(1)) is not None,
-        runnable_services=frozenset(session.scalars(runnable.distinct())),
+        services_with_queued=frozenset(conn.execute(_QUEUED_SERVICES).scalars()),
+        preparing=conn.execute(_ANY_PREPARING).first() is not None,
+        runnable_services=frozenset(conn.execute(_RUNNABLE_SERVICES).scalars()),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,8 +14,10 @@ from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.yaptide.errors import YaptideRoute
 from cyclotron.api.yaptide.http import answer, epoch_ms, json_object
 from cyclotron.errors import Forbidden, InputError, Unauthorized
+from cyclotron.services.access import tokens
 from cyclotron.services.access.accounts import Accounts, IssuedLogin, UserRecord
 from cyclotron.services.access.keycloak import KeycloakVerifier
+from cyclotron.services.access.tokens import TokenClaims
 
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE accounts"])
 
@@ -21,9 +25,10 @@ ACCESS = "access_token"
 REFRESH = "refresh_token"
 NO_TOKEN = "No token provided"
 PAST = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_SESSIONS = 4096  # verified access tokens kept (all are forgotten when full)
 
 
-def accounts_of(request: Request) -> Accounts:
+async def accounts_of(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
 
@@ -31,12 +36,51 @@ def accounts_of(request: Request) -> Accounts:
 AccountsDep = Annotated[Accounts, Depends(accounts_of)]
 
 
-def current_user(request: Request) -> UserRecord:
-    """The user of the access cookie: 401 "No token provided" without one."""
+class Sessions:
+    """Access tokens whose signature and claims were verified, by their SHA-256, until they
+    expire: a status poll decodes its token once. What the database says of the login (a
+    logout, a removed user, cluster access granted) is read on every request."""
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, TokenClaims] = {}
+        self._lock = threading.Lock()
+
+    def verified(self, accounts: Accounts, token: str) -> TokenClaims:
+        """The token's claims (401 for an invalid or expired one), verified once."""
+        digest = hashlib.sha256(token.encode()).digest()
+        claims = self._known.get(digest)
+        if claims is not None and claims.expires > datetime.now(UTC):
+            return claims
+        claims = tokens.read(accounts.keys, token, "access")
+        with self._lock:
+            if len(self._known) >= MAX_SESSIONS:
+                self._known.clear()
+            self._known[digest] = claims
+        return claims
+
+
+async def current_login(request: Request) -> TokenClaims:
+    """The verified claims of the access cookie: 401 "No token provided" without one."""
     token = request.cookies.get(ACCESS)
     if not token:
         raise Unauthorized(NO_TOKEN)
-    return accounts_of(request).user_of(token)
+    sessions: Sessions = request.app.state.sessions
+    return sessions.verified(request.app.state.accounts, token)
+
+
+LoginDep = Annotated[TokenClaims, Depends(current_login)]
+
+
+def user_of_login(request: Request, claims: TokenClaims) -> UserRecord:
+    """The user of a verified access token while its login stands (one read: in a worker
+    thread, or in a plain ``def`` route, which runs in one)."""
+    accounts: Accounts = request.app.state.accounts
+    return accounts.user_of_login(claims)
+
+
+async def current_user(request: Request, claims: LoginDep) -> UserRecord:
+    """The user of the access cookie: 401 "No token provided" without one."""
+    return await run_in_threadpool(user_of_login, request, claims)
 
 
 UserDep = Annotated[UserRecord, Depends(current_user)]

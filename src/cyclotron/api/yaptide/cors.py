@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NATIVE_PREFIX = "/api/"
 ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-ALLOWED_HEADERS = ("content-type", "authorization")
+ALLOWED_HEADERS = ("content-type", "authorization", "idempotency-key")
 AUTH_COOKIES = ("access_token", "refresh_token")
 WRITES = {"POST", "PUT", "DELETE"}
 # The face's own paths, served alike with and without a trailing slash.

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.idempotency import HEADER, with_key
 from cyclotron.api.yaptide import http
-from cyclotron.api.yaptide.auth import AccountsDep, UserDep
+from cyclotron.api.yaptide.auth import AccountsDep, LoginDep, UserDep, user_of_login
 from cyclotron.api.yaptide.errors import JobStateConflict, YaptideRoute
 from cyclotron.api.yaptide.http import answer, job_id_param, json_object, query_int, require_keys
 from cyclotron.api.yaptide.shapes import job_status, list_item, submission_answer
@@ -41,6 +41,7 @@ from cyclotron.services.yaptide.simulations import (
     MAX_TITLE,
     find_simulation,
     list_simulations,
+    simulation_status,
 )
 from cyclotron.signing import SigningKeys
 
@@ -141,8 +142,8 @@ def _batch_runner(request: Request) -> BatchRunner:
 
 
 def _status(request: Request, core: Core, user: UserRecord) -> Response:
-    job = find_simulation(core, job_id_param(request), user.owner_id)
-    return answer(request, http.fast_json(job_status(job)))
+    job, tasks = simulation_status(core, job_id_param(request), user.owner_id)
+    return answer(request, http.fast_json(job_status(job, tasks)))
 
 
 def _cancel(request: Request, core: Core, user: UserRecord) -> Response:
@@ -181,8 +182,8 @@ async def submit_direct(
 
 
 @router.get("/jobs/direct", summary="A simulation's state and its tasks")
-def status_direct(request: Request, core: CoreDep, user: UserDep) -> Response:
-    return _status(request, core, user)
+def status_direct(request: Request, core: CoreDep, login: LoginDep) -> Response:
+    return _status(request, core, user_of_login(request, login))
 
 
 @router.delete("/jobs/direct", summary="Cancel a simulation")
@@ -211,8 +212,8 @@ def cancel_batch(request: Request, core: CoreDep, user: UserDep) -> Response:
 
 
 @router.get("/jobs", summary="A simulation's state, whatever its platform")
-def status_any(request: Request, core: CoreDep, user: UserDep) -> Response:
-    return _status(request, core, user)
+def status_any(request: Request, core: CoreDep, login: LoginDep) -> Response:
+    return _status(request, core, user_of_login(request, login))
 
 
 def _states(raw: str | None) -> frozenset[JobState] | None:
@@ -231,7 +232,8 @@ def _states(raw: str | None) -> frozenset[JobState] | None:
 
 
 @router.get("/user/simulations", summary="The user's simulations, a page at a time")
-def user_simulations(request: Request, core: CoreDep, user: UserDep) -> Response:
+def user_simulations(request: Request, core: CoreDep, login: LoginDep) -> Response:
+    user = user_of_login(request, login)  # here: one worker thread for the user and the page
     page_size = query_int(request, "page_size", 6)
     page_idx = query_int(request, "page_idx", 1)
     if page_size < 1:

@@ -2,53 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cyclotron.api.yaptide.http import http_date
-from cyclotron.domain.records import JobRecord, TaskRecord
+from cyclotron.domain.records import JobRecord, primaries_done
 from cyclotron.domain.states import JOB_TERMINAL, JobState, TaskState
 from cyclotron.services.intake.request import Answer
 
-
-def task_status(task: TaskRecord, job: JobRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "task_id": task.index + 1,
-        "task_state": task.state.value,
-        "requested_primaries": task.requested_primaries or 0,
-        "simulated_primaries": task.simulated_primaries,
-        "last_update_time": http_date(task.last_update_at or job.created_at),
-    }
-    if task.started_at is not None:
-        item["start_time"] = http_date(task.started_at)
-    if task.ended_at is not None:
-        item["end_time"] = http_date(task.ended_at)
-    eta = task.estimated_seconds
-    if eta and task.ended_at is None and task.state not in (TaskState.COMPLETED, TaskState.FAILED):
-        hours, rest = divmod(int(eta), 3600)
-        item["estimated_time"] = {"hours": hours, "minutes": rest // 60, "seconds": rest % 60}
-    return item
+_TASK_STATES = {state.value: state for state in TaskState}
+_ENDED = (TaskState.COMPLETED, TaskState.FAILED)
 
 
-def status_message(job: JobRecord) -> str:
+def task_statuses(job: JobRecord, tasks: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Each task's status from its row of ``storage.jobs.task_statuses`` (a job may have
+    1,000 tasks, and its status is polled every second)."""
+    created = job.created_at
+    items = []
+    for index, name, requested, done, total, started, ended, eta, updated in tasks:
+        state = _TASK_STATES[name]
+        item: dict[str, Any] = {
+            "task_id": index + 1,
+            "task_state": name,
+            "requested_primaries": requested or 0,
+            "simulated_primaries": primaries_done(state, requested, done, total),
+            "last_update_time": http_date(updated or created),
+        }
+        if started is not None:
+            item["start_time"] = http_date(started)
+        if ended is not None:
+            item["end_time"] = http_date(ended)
+        if eta and ended is None and state not in _ENDED:
+            hours, rest = divmod(int(eta), 3600)
+            item["estimated_time"] = {"hours": hours, "minutes": rest // 60, "seconds": rest % 60}
+        items.append(item)
+    return items
+
+
+def status_message(job: JobRecord, states: Counter[str]) -> str:
+    """The status's message; ``states`` counts the job's tasks by state name."""
     message = f"Job state: {job.state.value}"
-    summary = job.task_summary
-    failed = summary.tally(TaskState.FAILED).count
+    failed = states[TaskState.FAILED.value]
     if job.state == JobState.COMPLETED and failed:
-        merged = summary.tally(TaskState.COMPLETED).count
-        message += (
-            f" ({failed} of {summary.count} tasks failed; results merged from {merged} tasks)"
-        )
+        merged = states[TaskState.COMPLETED.value]
+        total = states.total()
+        message += f" ({failed} of {total} tasks failed; results merged from {merged} tasks)"
     elif job.state == JobState.FAILED and job.error:
         message += f" ({job.error.splitlines()[0][:300]})"
     return message
 
 
-def job_status(job: JobRecord) -> dict[str, Any]:
+def job_status(job: JobRecord, tasks: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """``GET /jobs/direct`` of a job and its tasks' rows (``storage.jobs.task_statuses``)."""
+    states = Counter(row[1] for row in tasks) if job.state == JobState.COMPLETED else Counter()
     return {
-        "message": status_message(job),
+        "message": status_message(job, states),
         "job_state": job.state.value,
-        "job_tasks_status": [task_status(t, job) for t in job.tasks],
+        "job_tasks_status": task_statuses(job, tasks),
     }
 
 

@@ -10,11 +10,13 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.yaptide.errors import YaptideRoute
 from cyclotron.api.yaptide.http import answer, json_object
+from cyclotron.domain.records import JobRecord
 from cyclotron.errors import InputError, NotFound
 from cyclotron.services.core import Core
 from cyclotron.services.jobs.logs import store_log_texts
 from cyclotron.services.running import reports
-from cyclotron.services.running.reports import Authorised, task_index
+from cyclotron.services.running.reports import Authorised, BulkOutcome, task_index
+from cyclotron.services.yaptide.simulations import updated_simulation
 
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE workers"])
 
@@ -25,9 +27,8 @@ def _missing(body: dict[str, Any], *keys: str) -> None:
         raise InputError(f"Missing keys in JSON payload: {', '.join(missing)}")
 
 
-async def _authorised(
-    request: Request, core: Core, *required: str
-) -> tuple[dict[str, Any], Authorised]:
+async def _report(request: Request, core: Core, *required: str) -> tuple[dict[str, Any], str, str]:
+    """The body, with the simulation id and the update key it names."""
     body = await json_object(request, core.settings.yaptide.max_body_bytes)
     if body.get("simulation_id") is None and body.get("sim_id") is not None:
         body["simulation_id"] = body["sim_id"]
@@ -35,17 +36,55 @@ async def _authorised(
     simulation_id, key = body["simulation_id"], body["update_key"]
     if not isinstance(simulation_id, str) or not isinstance(key, str):
         raise InputError("simulation_id and update_key must be strings")
+    return body, simulation_id, key
+
+
+async def _authorised(
+    request: Request, core: Core, *required: str
+) -> tuple[dict[str, Any], Authorised]:
+    """The body and the job it names with its tasks, its key checked."""
+    body, simulation_id, key = await _report(request, core, *required)
     return body, await run_in_threadpool(reports.authorise, core, simulation_id, key)
+
+
+def _updated(core: Core, simulation_id: str, key: str) -> JobRecord:
+    """The job, without its tasks (an update needs none), its key checked: 404, 403."""
+    try:
+        return updated_simulation(core, simulation_id, key)
+    except NotFound as exc:
+        raise NotFound(reports.UNKNOWN_SIMULATION) from exc
+
+
+def _update_one(
+    core: Core, simulation_id: str, key: str, task_id: Any, update: Any
+) -> tuple[BulkOutcome, list[str]]:
+    """Check the key, then the update, and apply it: in one worker thread."""
+    job = _updated(core, simulation_id, key)
+    if not isinstance(update, dict):
+        raise InputError("update_dict must be an object")
+    task_index(task_id)
+    return reports.update_tasks(core, job, [(task_id, update)])
+
+
+def _update_many(
+    core: Core, simulation_id: str, key: str, items: Any
+) -> tuple[BulkOutcome, list[str]]:
+    """Check the key, then the list, and apply its updates in order: in one worker thread."""
+    job = _updated(core, simulation_id, key)
+    if not isinstance(items, list) or len(items) > reports.MAX_BULK:
+        raise InputError(f"tasks must be a list of at most {reports.MAX_BULK} items")
+    pairs = [
+        (item.get("task_id"), item.get("update_dict")) if isinstance(item, dict) else (None, None)
+        for item in items
+    ]
+    return reports.update_tasks(core, job, pairs)
 
 
 @router.post("/tasks", status_code=202, summary="A worker's update of one task")
 async def update_task(request: Request, core: CoreDep) -> Response:
-    body, auth = await _authorised(request, core, "task_id", "update_dict")
-    if not isinstance(body["update_dict"], dict):
-        raise InputError("update_dict must be an object")
-    task_index(body["task_id"])
+    body, simulation_id, key = await _report(request, core, "task_id", "update_dict")
     outcome, messages = await run_in_threadpool(
-        reports.update_tasks, core, auth.job, [(body["task_id"], body["update_dict"])]
+        _update_one, core, simulation_id, key, body["task_id"], body["update_dict"]
     )
     if outcome.rejected:
         first = outcome.rejected[0]["message"]
@@ -56,15 +95,8 @@ async def update_task(request: Request, core: CoreDep) -> Response:
 
 @router.post("/tasks/bulk", status_code=202, summary="A worker's updates of several tasks")
 async def update_tasks(request: Request, core: CoreDep) -> Response:
-    body, auth = await _authorised(request, core, "tasks")
-    items = body["tasks"]
-    if not isinstance(items, list) or len(items) > reports.MAX_BULK:
-        raise InputError(f"tasks must be a list of at most {reports.MAX_BULK} items")
-    pairs = [
-        (item.get("task_id"), item.get("update_dict")) if isinstance(item, dict) else (None, None)
-        for item in items
-    ]
-    outcome, _ = await run_in_threadpool(reports.update_tasks, core, auth.job, pairs)
+    body, simulation_id, key = await _report(request, core, "tasks")
+    outcome, _ = await run_in_threadpool(_update_many, core, simulation_id, key, body["tasks"])
     return answer(
         request,
         {

@@ -21,7 +21,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import account_owner
@@ -65,6 +65,25 @@ class IssuedLogin:
     access_expires: datetime
     refresh_token: str | None = None
     refresh_expires: datetime | None = None
+
+
+# The user of a login that stands (not revoked, and the user's own).
+_LOGIN_USER = (
+    select(
+        UserRow.id,
+        UserRow.username,
+        UserRow.provider,
+        UserRow.cluster_access,
+        UserRow.profile,
+        UserRow.created_at,
+    )
+    .join(LoginRow, LoginRow.user_id == UserRow.id)
+    .where(
+        LoginRow.id == bindparam("login"),
+        LoginRow.user_id == bindparam("user"),
+        LoginRow.revoked_at.is_(None),
+    )
+)
 
 
 def _record(row: UserRow) -> UserRecord:
@@ -368,15 +387,27 @@ class Accounts:
 
     def user_of(self, access_token: str) -> UserRecord:
         """The user an access token belongs to, while its login stands."""
-        claims = tokens.read(self.keys, access_token, "access")
+        return self.user_of_login(tokens.read(self.keys, access_token, "access"))
+
+    def user_of_login(self, claims: tokens.TokenClaims) -> UserRecord:
+        """The user of a verified access token's claims, while its login stands: one read,
+        made on every request of a logged-in user."""
         with self.core.db.transaction(write=False) as session:
-            login = session.get(LoginRow, claims.login_id)
-            if login is None or login.revoked_at is not None or login.user_id != claims.user_id:
-                raise Unauthorized(EXPIRED_MESSAGE)
-            user = session.get(UserRow, claims.user_id)
-            if user is None:
-                raise Unauthorized(EXPIRED_MESSAGE)
-            return _record(user)
+            row = (
+                session.connection()
+                .execute(_LOGIN_USER, {"login": claims.login_id, "user": claims.user_id})
+                .first()
+            )
+        if row is None:
+            raise Unauthorized(EXPIRED_MESSAGE)
+        return UserRecord(
+            row.id,
+            row.username,
+            row.provider,
+            row.cluster_access,
+            dict(row.profile),
+            row.created_at,
+        )
 
     def logout(self, *presented: str | None) -> None:
         """Revoke the login of any token presented, even an expired one."""

@@ -43,6 +43,7 @@ from cyclotron.storage.transitions import (
 log = logging.getLogger(__name__)
 
 MAX_BULK = 1000
+_TERMINAL_NAMES = frozenset(state.value for state in TASK_TERMINAL)
 UNKNOWN_SIMULATION = "Simulation does not exist"
 WORKER_TASK_STATES = {"RUNNING", "COMPLETED", "FAILED"}
 WORKER_JOB_STATES = {"RUNNING", "MERGING_QUEUED", "MERGING_RUNNING", "COMPLETED", "FAILED"}
@@ -185,15 +186,15 @@ def _apply(session: Session, task: TaskRow, update: Mapping[str, Any]) -> str | 
 
 def _derive(core: Core, session: Session, job_id: str) -> bool:
     """Re-derive a PENDING or RUNNING job's state from its tasks (§5.3); True: merge now."""
-    job = repo.find_job(session, job_id)
-    if job is None or job.state not in (JobState.PENDING.value, JobState.RUNNING.value):
+    session.flush()  # the reads below go to the database itself
+    state = repo.job_state(session, job_id)
+    if state not in (JobState.PENDING.value, JobState.RUNNING.value):
         return False
-    tasks = repo.job_tasks(session, job_id)
-    if all(TaskState(t.state) in TASK_TERMINAL for t in tasks):
+    # Counted by the database: a worker of a 1,000-task job reports every task's progress.
+    counts = repo.task_state_counts(session, job_id)
+    if all(TaskState(name) in TASK_TERMINAL for name in counts):
         return settle_job(core, session, job_id)
-    if job.state == JobState.PENDING.value and any(
-        t.state != TaskState.PENDING.value for t in tasks
-    ):
+    if state == JobState.PENDING.value and set(counts) != {TaskState.PENDING.value}:
         change_job_state(
             session, job_id, JobState.RUNNING, stage=JobStage.RUNNING, started_at=utcnow()
         )
@@ -212,7 +213,7 @@ def update_tasks(
 ) -> tuple[BulkOutcome, list[str]]:
     """Apply ``(task_id, update_dict)`` pairs in order in one transaction (§4.2, §4.3)."""
     applied, ignored, rejected, messages = 0, 0, [], []
-    merge = False
+    merge = ended = False
     with core.db.transaction() as session:
         repo.lock_job_tasks(session, job.id)
         for raw_id, update in items:
@@ -231,6 +232,7 @@ def update_tasks(
                 continue
             if why is None:
                 applied += 1
+                ended = ended or task.state in _TERMINAL_NAMES
             else:
                 ignored += 1
                 messages.append(why)
@@ -238,7 +240,10 @@ def update_tasks(
             merge = _derive(core, session, job.id)
     if merge:
         merge_job(core, job.id)
-    core.wake()
+    if ended:
+        # A task that ended frees its slot; progress and starts leave the dispatcher nothing
+        # to do (and on PostgreSQL each wake-up is a NOTIFY to every server process).
+        core.wake()
     return BulkOutcome(applied, ignored, rejected), messages
 
 
@@ -276,8 +281,7 @@ def report_job(core: Core, job: JobRecord, body: Mapping[str, Any]) -> str:
                 raise ConflictError("Cannot complete a job before its results are stored")
             end_job(session, job.id, JobState.COMPLETED)
             end_open_tasks(session, job.id, TaskState.COMPLETED)
-            return "Job updated"
-        if target == JobState.FAILED:
+        elif target == JobState.FAILED:
             end_job(
                 session,
                 job.id,
@@ -288,15 +292,16 @@ def report_job(core: Core, job: JobRecord, body: Mapping[str, Any]) -> str:
             end_open_tasks(
                 session, job.id, TaskState.FAILED, error="the job failed", error_kind="exit"
             )
-            return "Job updated"
-        if _ORDER.get(target, -1) <= _ORDER.get(current, 99):
+        elif _ORDER.get(target, -1) <= _ORDER.get(current, 99):
             return f"Update ignored: job is {current.value}"
-        stage = {
-            JobState.RUNNING: JobStage.RUNNING,
-            JobState.MERGING_QUEUED: JobStage.MERGING_QUEUED,
-            JobState.MERGING_RUNNING: JobStage.MERGING,
-        }[target]
-        change_job_state(session, job.id, target, stage=stage)
+        else:
+            stage = {
+                JobState.RUNNING: JobStage.RUNNING,
+                JobState.MERGING_QUEUED: JobStage.MERGING_QUEUED,
+                JobState.MERGING_RUNNING: JobStage.MERGING,
+            }[target]
+            change_job_state(session, job.id, target, stage=stage)
+    # After the commit: an ended job frees its service's slot for a queued one.
     core.wake()
     return "Job updated"
 

@@ -9,11 +9,13 @@ import hmac
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, JobState
@@ -70,12 +72,29 @@ def find_simulation(core: Core, simulation_id: str, owner_id: int | None) -> Job
         # No id holds NUL, and PostgreSQL refuses it in a query parameter (a 500 otherwise).
         raise NotFound(NOT_FOUND)
     with core.db.transaction(write=False) as session:
-        row = session.scalar(select(JobRow).where(JobRow.yaptide_id == simulation_id))
-        if row is None:
-            raise NotFound(NOT_FOUND)
-        if owner_id is not None and row.owner_id != owner_id:
-            raise Forbidden(NOT_YOURS)
+        row = _simulation_row(session, simulation_id, owner_id)
         return repo.job_record(row, repo.task_records(session, row.id))
+
+
+def simulation_status(
+    core: Core, simulation_id: str, owner_id: int
+) -> tuple[JobRecord, Sequence[Sequence[Any]]]:
+    """The job without its tasks, and what its status shows of each (``task_statuses``);
+    404 and 403 as ``find_simulation``."""
+    with core.db.transaction(write=False) as session:
+        row = _simulation_row(session, simulation_id, owner_id)
+        return repo.job_record(row), repo.task_statuses(session, row.id)
+
+
+def _simulation_row(session: Session, simulation_id: str, owner_id: int | None) -> Row[Any]:
+    if "\x00" in simulation_id:  # as in find_simulation
+        raise NotFound(NOT_FOUND)
+    row = repo.job_by_yaptide_id(session, simulation_id)
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    if owner_id is not None and row.owner_id != owner_id:
+        raise Forbidden(NOT_YOURS)
+    return row
 
 
 def check_update_key(core: Core, job: JobRecord, stored_digest: str | None, key: str) -> None:
@@ -86,6 +105,20 @@ def check_update_key(core: Core, job: JobRecord, stored_digest: str | None, key:
         valid = utcnow() - job.ended_at <= timedelta(days=days)
     if not valid:
         raise Forbidden("Invalid update key")
+
+
+def updated_simulation(core: Core, simulation_id: str, key: str) -> JobRecord:
+    """The job a worker's report names, without its tasks, once ``key`` is checked: one read
+    (a worker of a 1,000-task job reports each task's progress). 404 unknown, 403 wrong key."""
+    if "\x00" in simulation_id:
+        raise NotFound(NOT_FOUND)
+    with core.db.transaction(write=False) as session:
+        row = repo.job_by_yaptide_id(session, simulation_id)
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    job = repo.job_record(row)
+    check_update_key(core, job, row.update_key_sha256, key)
+    return job
 
 
 def update_key_digest(core: Core, job_id: str) -> str | None:

@@ -1,0 +1,129 @@
+"""The YAPTIDE face's cheap reads stay right: a login seen a moment ago is refused at once after
+logout, a worker's update shows in the very next status poll, and every time is written as an
+HTTP-date however often it is asked for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import formatdate
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from cyclotron.api.app import create_app
+from cyclotron.api.yaptide.http import http_date
+from cyclotron.domain.records import account_owner
+from cyclotron.domain.states import JobStage, JobState
+from cyclotron.services.core import Core
+from cyclotron.services.yaptide.simulations import key_digest
+from cyclotron.storage.tables import JobRow, TaskRow
+
+AddJob = Callable[..., str]  # the ``add_job`` fixture of tests/unit/conftest.py
+SIMULATION = "20260101-000000-reads"
+KEY = "k" * 64
+WHO = {"username": "alice", "password": "cheap-reads-password"}
+
+
+class Client:
+    """The app in this process, asked over ASGI, cookies kept."""
+
+    def __init__(self, core: Core) -> None:
+        transport = httpx.ASGITransport(app=create_app(core, run_background=False))
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        self.loop = asyncio.new_event_loop()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.loop.run_until_complete(self.http.request(method, path, **kwargs))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.http.aclose())
+        self.loop.close()
+
+
+@pytest.fixture
+def client(core: Core) -> Iterator[Client]:
+    app_client = Client(core)
+    assert app_client.request("PUT", "/auth/register", json=WHO).status_code == 201
+    assert app_client.request("POST", "/auth/login", json=WHO).status_code == 202
+    yield app_client
+    app_client.close()
+
+
+@pytest.fixture
+def job(core: Core, add_job: AddJob, client: Client) -> str:
+    """A pending 2-task simulation of ``alice`` that a worker reports on with ``KEY``."""
+    job_id = add_job(
+        owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=2
+    )
+    with core.db.transaction() as session:
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id)
+            .values(yaptide_id=SIMULATION, update_key_sha256=key_digest(KEY))
+        )
+        session.execute(
+            update(TaskRow).where(TaskRow.job_id == job_id).values(requested_primaries=500)
+        )
+    return SIMULATION
+
+
+def status(client: Client, **kwargs: Any) -> httpx.Response:
+    return client.request("GET", "/jobs/direct", params={"job_id": SIMULATION}, **kwargs)
+
+
+def test_logout_refuses_a_login_just_seen(client: Client, job: str) -> None:
+    access = client.http.cookies["access_token"]
+    assert status(client).status_code == 200
+    assert client.request("DELETE", "/auth/logout").status_code == 200
+    assert "access_token" not in client.http.cookies
+    again = status(client, headers={"Cookie": f"access_token={access}"})
+    assert again.status_code == 401
+    assert again.json()["status_code"] == 401
+
+
+def test_a_worker_update_shows_in_the_next_poll(client: Client, job: str) -> None:
+    before = status(client).json()
+    assert before["job_state"] == "PENDING"
+    assert before["job_tasks_status"][0]["simulated_primaries"] == 0
+    for primaries in (10, 20):
+        body = {
+            "simulation_id": SIMULATION,
+            "update_key": KEY,
+            "task_id": 1,
+            "update_dict": {"task_state": "RUNNING", "simulated_primaries": primaries},
+        }
+        assert client.request("POST", "/tasks", json=body).status_code == 202
+        after = status(client).json()
+        assert after["job_state"] == "RUNNING"
+        first, second = after["job_tasks_status"]
+        assert (first["task_state"], first["simulated_primaries"]) == ("RUNNING", primaries)
+        assert "start_time" in first and "start_time" not in second
+
+
+def test_a_wrong_key_is_refused_before_the_update_is_read(client: Client, job: str) -> None:
+    body = {"simulation_id": SIMULATION, "update_key": "0" * 64, "task_id": 1, "update_dict": 5}
+    assert client.request("POST", "/tasks", json=body).status_code == 403
+    unknown = dict(body, simulation_id="no-such-simulation")
+    answer = client.request("POST", "/tasks", json=unknown)
+    assert answer.status_code == 404
+    assert answer.json()["message"] == "Simulation does not exist"
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 11, 19, 16, 24, 41, tzinfo=UTC),
+        datetime(2024, 11, 19, 16, 24, 41, 999_999, tzinfo=UTC),
+        datetime(2024, 2, 29, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1999, 12, 31, 0, 0, 0, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_http_dates_are_written_alike_every_time(moment: datetime) -> None:
+    expected = formatdate(moment.timestamp(), usegmt=True)
+    assert http_date(moment) == expected
+    assert http_date(moment) == expected  # once more, as a later poll asks
+    assert http_date(moment.astimezone(UTC)) == expected
