@@ -14,7 +14,9 @@ turns: ``--rounds`` batches of ``--requests`` requests per figure and size, one 
 the other, so that other work on the host weighs on every size alike; a figure is the least
 server CPU per request of its batches, read from ``/proc/<pid>/task/*/schedstat``
 (nanoseconds, every thread of the server). The baseline is ``GET /`` (no authentication,
-no database). A dispatcher tick (housekeeping, retention and admission included: everything
+no database). The 1,000-task job's detail is also asked after this process writes one
+task's progress, as a running task's report does: the server cannot answer it from what it
+kept of the tasks. A dispatcher tick (housekeeping, retention and admission included: everything
 a pass can do) is measured in this process, on a core over the same database, with
 ``time.process_time``.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import os
 import shutil
 import sys
@@ -45,7 +48,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.live import LiveServer  # noqa: E402
@@ -347,10 +350,39 @@ def expect(answer: httpx.Response, status: int, check: Callable[[Any], bool]) ->
         raise BenchFailed(f"{answer.request.url}: {answer.status_code} {answer.text[:300]}")
 
 
+def task_progress(db: Database, job_id: str) -> Callable[[], None]:
+    """A write as a running task's progress report makes, one task of the job at a time (by
+    the bench, not the server: its CPU is not counted)."""
+    running = itertools.cycle(range(600, 990))
+
+    def write() -> None:
+        index = next(running)
+        with db.engine.begin() as conn:
+            conn.execute(
+                update(TaskRow)
+                .where(TaskRow.job_id == job_id, TaskRow.index == index)
+                .values(
+                    progress_done=TaskRow.progress_done + 0.5,
+                    last_update_at=datetime.now(UTC),
+                )
+            )
+
+    return write
+
+
 def requests_of(
-    admin: httpx.Client, user: httpx.Client, account: httpx.Client, ids: dict[str, str], size: int
+    admin: httpx.Client,
+    user: httpx.Client,
+    account: httpx.Client,
+    ids: dict[str, str],
+    size: int,
+    progress: Callable[[], None],
 ) -> dict[str, Callable[[], None]]:
     script = {"kind": "files", "files": {"run.sh": "true\n"}}
+
+    def changed_detail() -> None:
+        progress()
+        get(admin, f"/api/jobs/{ids['big']}", lambda b: len(b["tasks"]) == BIG_TASKS)
 
     def get(client: httpx.Client, path: str, check: Callable[[Any], bool], **params: Any) -> None:
         expect(client.get(path, params=params), 200, check)
@@ -381,6 +413,7 @@ def requests_of(
         "detail: 1,000 tasks": lambda: get(
             admin, f"/api/jobs/{ids['big']}", lambda b: len(b["tasks"]) == BIG_TASKS
         ),
+        "detail: 1,000 tasks, one changed before each": changed_detail,
         "YAPTIDE status: 1,000 tasks": lambda: get(
             account,
             "/jobs/direct",
@@ -413,14 +446,12 @@ def open_site(
 ) -> Site:
     url = stack.enter_context(fresh_database(backend, workdir, args.postgres_admin_url))
     db = Database(url)
-    try:
-        upgrade(db)
-        began = time.monotonic()
-        ids = fill(db, size)
-        took = time.monotonic() - began
-        print(f"  {backend} {size:>7,} jobs loaded in {took:.0f} s", flush=True)
-    finally:
-        db.dispose()
+    stack.callback(db.dispose)
+    upgrade(db)
+    began = time.monotonic()
+    ids = fill(db, size)
+    took = time.monotonic() - began
+    print(f"  {backend} {size:>7,} jobs loaded in {took:.0f} s", flush=True)
     (workdir / "server").mkdir()
     server = LiveServer(workdir / "server", url, server_config())
     server.start()
@@ -438,7 +469,7 @@ def open_site(
     return Site(
         size,
         server.process.pid,
-        requests_of(admin, user, account, ids, size),
+        requests_of(admin, user, account, ids, size, task_progress(db, ids["big"])),
         dispatcher_tick(stack, url, workdir),
     )
 

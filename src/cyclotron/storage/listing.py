@@ -320,3 +320,69 @@ def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[st
         for job_id, stage in connection.execute(_STAGES, {"ids": running}):
             stages.setdefault(job_id, stage or "")
     return {job_id: TaskSummary(tallies[job_id], stages.get(job_id)) for job_id in ids}
+
+
+# What tells that a task a job's detail shows has changed, added up by state: every writer
+# of a shown column but one sets ``last_update_at`` to its time (transitions, progress, a
+# worker's report, the stage its run reports); the one that does not (stored results) sets
+# progress, which the sums see, and ends the job, which bumps its event sequence. The rest
+# catch what a write at the same time could hide.
+_MARK = (
+    select(
+        TaskRow.state,
+        func.count(),
+        func.max(TaskRow.last_update_at),
+        func.sum(TaskRow.progress_done),
+        func.sum(TaskRow.progress_total),
+        func.sum(func.coalesce(TaskRow.requested_primaries, 0)),
+        func.sum(TaskRow.attempt),
+        func.count(TaskRow.started_at),
+        func.count(TaskRow.ended_at),
+        func.count(TaskRow.exit_code),
+        func.sum(func.coalesce(TaskRow.exit_code, 0)),
+        func.count(TaskRow.error),
+        func.sum(func.length(func.coalesce(TaskRow.error, ""))),
+        func.count(TaskRow.estimated_seconds),
+        func.sum(func.coalesce(TaskRow.estimated_seconds, 0)),
+        func.count(TaskRow.stage),
+    )
+    .where(TaskRow.job_id == bindparam("job"))
+    .group_by(TaskRow.state)
+    .order_by(TaskRow.state)
+)
+
+
+def task_mark(session: Session, job_id: str) -> tuple[Any, ...]:
+    """A mark of one job's tasks that changes whenever a column of theirs that a detail or
+    a summary shows does (state, attempt, progress, times, exit code, error, estimate,
+    stage): a reader that holds what it made of the tasks under a mark need not read them
+    again while the mark stays."""
+    return tuple(tuple(row) for row in session.connection().execute(_MARK, {"job": job_id}))
+
+
+# What a job's detail shows of each task, in this order.
+DETAIL_TASK_COLUMNS = (
+    "index",
+    "state",
+    "seed",
+    "attempt",
+    "progress_done",
+    "progress_total",
+    "requested_primaries",
+    "estimated_seconds",
+    "exit_code",
+    "error",
+    "started_at",
+    "ended_at",
+)
+_DETAIL_TASKS = (
+    select(*(TaskRow.__table__.c[name] for name in DETAIL_TASK_COLUMNS))
+    .where(TaskRow.job_id == bindparam("job"))
+    .order_by(TaskRow.index)
+)
+
+
+def task_details(session: Session, job_id: str) -> Sequence[Sequence[Any]]:
+    """What a job's detail shows of each of its tasks, in order: rows of the columns of
+    ``DETAIL_TASK_COLUMNS`` (the state by name). A job may have 1,000 tasks."""
+    return session.connection().execute(_DETAIL_TASKS, {"job": job_id}).all()

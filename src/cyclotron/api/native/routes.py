@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from cyclotron.api.deps import CoreDep, bearer_token
+from cyclotron.api.native.detail import job_detail, task_parts_memo
 from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
 from cyclotron.api.native.schemas import (
     JobDetailPublic,
@@ -16,7 +17,6 @@ from cyclotron.api.native.schemas import (
     LogsPublic,
     StatusPublic,
     StreamLogPublic,
-    detail_body,
     error_responses,
     jobs_body,
     json_answer,
@@ -29,8 +29,6 @@ from cyclotron.services.jobs.cancel import cancel_job, termination_in_progress
 from cyclotron.services.jobs.delete import delete_job
 from cyclotron.services.jobs.logs import task_logs
 from cyclotron.services.jobs.queries import JobRef, get_job, list_jobs
-from cyclotron.services.results.alphafold import alphafold_detail
-from cyclotron.services.results.reads import input_files
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
@@ -54,7 +52,13 @@ def job_ref(id: str) -> JobRef:
     raise NotFound(f"Job {id} not found")
 
 
-RefDep = Annotated[JobRef, Depends(job_ref)]
+async def _path_ref(id: str) -> JobRef:
+    # ``async``: FastAPI runs a plain function dependency in a worker thread, a hop that
+    # costs more than the match itself.
+    return job_ref(id)
+
+
+RefDep = Annotated[JobRef, Depends(_path_ref)]
 
 
 def _statuses(status: str | None) -> frozenset[str] | None:
@@ -102,11 +106,8 @@ def jobs(
     summary="One job with its tasks",
     responses=error_responses(404),
 )
-def job(core: CoreDep, caller: CallerDep, ref: RefDep) -> Response:
-    record = get_job(core, caller, ref)
-    executor = core.catalog.get(record.service).settings.executor
-    extra = alphafold_detail(core, record)
-    return json_answer(detail_body(record, executor, input_files(core, record), extra))
+def job(request: Request, core: CoreDep, caller: CallerDep, ref: RefDep) -> Response:
+    return json_answer(job_detail(core, caller, ref, task_parts_memo(request.app)))
 
 
 @router.post(

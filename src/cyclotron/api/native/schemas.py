@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,14 +12,13 @@ from fastapi import Response
 from pydantic import BaseModel, ConfigDict
 
 from cyclotron.api.native.status import (
+    TASK_STATUS,
     job_error,
     job_percent,
     job_stage,
     job_status,
-    task_percent,
-    task_status,
 )
-from cyclotron.domain.records import JobRecord, TaskRecord
+from cyclotron.domain.records import JobRecord, TaskSummary
 from cyclotron.domain.states import JobState, TaskState
 
 
@@ -89,27 +90,32 @@ class TaskPublic(BaseModel):
     finished_at: datetime | None
 
 
-def task_body(task: TaskRecord, executor: str) -> dict[str, Any]:
-    """TaskPublic's fields as plain values of its types (a job may have 1,000 tasks)."""
-    requested = task.requested_primaries or task.progress_total or None
-    counted = task.progress_total or task.requested_primaries
-    running = task.state == TaskState.RUNNING
+def task_body(task: Sequence[Any], executor: str) -> dict[str, Any]:
+    """TaskPublic's fields as plain values of its types, of the values of a task's columns
+    (``DETAIL_TASK_COLUMNS`` of the storage: a job may have 1,000 tasks, so the status and
+    percent of ``status.py`` are inlined)."""
+    index, state, seed, attempt, done, total, primaries, eta, exit_code, error, start, end = task
+    requested = primaries or total or None
+    if state == TaskState.COMPLETED:
+        percent = 100.0
+    elif total > 0:
+        percent = round(min(100.0, 100.0 * done / total), 2)
+    else:
+        percent = 0.0
     return {
-        "index": task.index,
-        "state": task_status(task),
-        "percent": round(task_percent(task), 2),
-        "seed": task.seed,
+        "index": index,
+        "state": TASK_STATUS[state],
+        "percent": percent,
+        "seed": seed,
         "requested_primaries": float(requested) if requested is not None else None,
-        "simulated_primaries": float(task.progress_done) if counted else None,
-        "eta_seconds": float(task.estimated_seconds)
-        if running and task.estimated_seconds is not None
-        else None,
+        "simulated_primaries": float(done) if total or primaries else None,
+        "eta_seconds": float(eta) if eta is not None and state == TaskState.RUNNING else None,
         "executor": executor,
-        "attempt": task.attempt,
-        "exit_code": task.exit_code,
-        "error": task.error,
-        "started_at": task.started_at,
-        "finished_at": task.ended_at,
+        "attempt": attempt,
+        "exit_code": exit_code,
+        "error": error,
+        "started_at": start,
+        "finished_at": end,
     }
 
 
@@ -199,27 +205,51 @@ class JobDetailPublic(JobPublic):
     tasks: list[TaskPublic]
 
 
+@dataclass(frozen=True)
+class TaskParts:
+    """What a job's detail shows of its tasks, encoded once: a job may have 1,000 tasks, and
+    a detail shows them all (spec/native.md §5), so this is kept while they do not change."""
+
+    summary: TaskSummary
+    seeds: orjson.Fragment
+    tasks: orjson.Fragment
+    failed: tuple[int, ...]
+
+
+def task_parts(tasks: Sequence[Sequence[Any]], summary: TaskSummary, executor: str) -> TaskParts:
+    """The parts of a job's tasks, each the values of its columns (see ``task_body``)."""
+    return TaskParts(
+        summary=summary,
+        seeds=orjson.Fragment(orjson.dumps([t[2] for t in tasks])),
+        tasks=orjson.Fragment(
+            orjson.dumps([task_body(t, executor) for t in tasks], option=orjson.OPT_UTC_Z)
+        ),
+        failed=tuple(t[0] for t in tasks if t[1] == TaskState.FAILED),
+    )
+
+
 def detail_body(
     job: JobRecord,
-    executor: str,
+    parts: TaskParts,
     inputs: list[tuple[str, int]],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """JobDetailPublic's fields as plain values of its types, ``extra`` last."""
+    """JobDetailPublic's fields as plain values of its types (its tasks' already encoded),
+    ``extra`` last."""
     summary = job_body(job)
+    completed = job.state == JobState.COMPLETED
     return {
         **summary,
         "priority": job.priority,
-        "seeds": [t.seed for t in job.tasks],
+        "seeds": parts.seeds,
         "engine": job.attrs.get("engine"),
         "stands_in_for": job.attrs.get("stands_in_for"),
         "current_stage": summary["stage"],
         "last_event_seq": job.last_event_seq,
         "options": {},
         "warnings": [
-            f"task {t.index} failed and is left out of the results"
-            for t in job.tasks
-            if job.state == JobState.COMPLETED and t.state == TaskState.FAILED
+            f"task {index} failed and is left out of the results"
+            for index in (parts.failed if completed else ())
         ],
         "reused": job.attrs.get("reused"),
         "input": {
@@ -228,7 +258,7 @@ def detail_body(
             "primaries": job.attrs.get("primaries"),
             "files": [{"name": name, "size": size} for name, size in inputs],
         },
-        "tasks": [task_body(t, executor) for t in job.tasks],
+        "tasks": parts.tasks,
         **(extra or {}),
     }
 

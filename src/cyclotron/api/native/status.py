@@ -15,7 +15,7 @@ STATUS_STATES: dict[str, frozenset[JobState]] = {
     "cancelled": frozenset({JobState.CANCELED}),
 }
 _STATUS_OF = {state: word for word, states in STATUS_STATES.items() for state in states}
-_TASK_STATUS = {
+TASK_STATUS = {
     TaskState.PENDING: "pending",
     TaskState.RUNNING: "running",
     TaskState.COMPLETED: "completed",
@@ -38,7 +38,7 @@ def job_status(job: JobRecord) -> str:
 
 
 def task_status(task: TaskRecord) -> str:
-    return _TASK_STATUS[task.state]
+    return TASK_STATUS[task.state]
 
 
 def states_for(statuses: Iterable[str]) -> frozenset[JobState]:

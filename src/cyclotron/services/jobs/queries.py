@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,6 +44,48 @@ def get_job(core: Core, caller: Caller, ref: JobRef, with_tasks: bool = True) ->
     with core.db.transaction(write=False) as session:
         row = visible_job_row(session, caller, ref)
         return repo.job_record(row, repo.task_records(session, row.id) if with_tasks else ())
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """A job and what a detail shows of its tasks: ``tasks``, tuples of the columns named by
+    ``storage.listing.DETAIL_TASK_COLUMNS`` in that order (the state by name), or none when
+    the caller holds what it made of them under ``tasks_mark``.
+
+    ``tasks_mark`` (None for a job of few tasks) changes whenever a task's shown columns do;
+    ``job`` then carries its tasks' summary (read from the table), unless the tasks were not
+    read.
+    """
+
+    job: JobRecord
+    tasks: Sequence[Sequence[Any]] | None
+    tasks_mark: Hashable | None = None
+
+
+_SHOWN = attrgetter(*listing.DETAIL_TASK_COLUMNS)
+
+
+def get_job_detail(
+    core: Core,
+    caller: Caller,
+    ref: JobRef,
+    held: Callable[[str, Hashable], bool],
+    marked_from: int = 100,
+) -> JobDetail:
+    """The job, or NotFound, read in one transaction. A job of at least ``marked_from``
+    tasks comes with its tasks' mark, and with its tasks only when ``held(job id, mark)``
+    says False (the caller does not hold what it made of them under that mark)."""
+    with core.db.transaction(write=False) as session:
+        row = visible_job_row(session, caller, ref)
+        if row.ntasks < marked_from:
+            record = repo.job_record(row, repo.task_records(session, row.id))
+            return JobDetail(record, [_SHOWN(task) for task in record.tasks])
+        mark = (row.last_event_seq, listing.task_mark(session, row.id))
+        if held(row.id, mark):
+            return JobDetail(repo.job_record(row), None, mark)
+        summary = listing.task_summaries(session, [(row.id, row.state)])[row.id]
+        tasks = listing.task_details(session, row.id)
+        return JobDetail(repo.job_record(row, summary=summary), tasks, mark)
 
 
 @dataclass(frozen=True)

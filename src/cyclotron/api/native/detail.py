@@ -1,0 +1,82 @@
+"""A job's detail: the part that shows its tasks is kept, encoded, while they do not change.
+
+A detail shows every task (spec/native.md §5), and a job may have 1,000: reading and
+encoding them is most of the answer's cost. A job of many tasks is read with a mark that
+changes whenever a task's shown columns do (storage/listing.py); the tasks' part made under
+a mark is kept, and a later detail under the same mark reads only the job and its summary.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import replace
+from threading import Lock
+from typing import Any
+
+from fastapi import FastAPI
+
+from cyclotron.api.native.schemas import TaskParts, detail_body, task_parts
+from cyclotron.domain.records import Caller
+from cyclotron.services.core import Core
+from cyclotron.services.jobs.queries import JobRef, get_job_detail
+from cyclotron.services.results.alphafold import alphafold_detail
+from cyclotron.services.results.reads import input_files
+
+KEPT_JOBS = 32  # about 0.3 MB each for 1,000 tasks
+
+
+class TaskPartsMemo:
+    """The tasks' parts of the jobs last asked for, each under the mark it was made for."""
+
+    def __init__(self, size: int = KEPT_JOBS) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Hashable, TaskParts]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, job_id: str, mark: Hashable) -> TaskParts | None:
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None or entry[0] != mark:
+                return None
+            self._entries.move_to_end(job_id)
+            return entry[1]
+
+    def put(self, job_id: str, mark: Hashable, parts: TaskParts) -> None:
+        with self._lock:
+            self._entries[job_id] = (mark, parts)
+            self._entries.move_to_end(job_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def task_parts_memo(app: FastAPI) -> TaskPartsMemo:
+    """The app's memo (one per app: a job's executor is its service's in that app's core)."""
+    memo = getattr(app.state, "native_task_parts", None)
+    if not isinstance(memo, TaskPartsMemo):
+        memo = app.state.native_task_parts = TaskPartsMemo()
+    return memo
+
+
+def job_detail(core: Core, caller: Caller, ref: JobRef, memo: TaskPartsMemo) -> dict[str, Any]:
+    """JobDetailPublic's fields, the tasks' part from the memo when it still holds."""
+    kept: list[TaskParts] = []
+
+    def held(job_id: str, mark: Hashable) -> bool:
+        parts = memo.get(job_id, mark)
+        if parts is not None:
+            kept.append(parts)
+        return parts is not None
+
+    found = get_job_detail(core, caller, ref, held)
+    record = found.job
+    if found.tasks is not None:
+        executor = core.catalog.get(record.service).settings.executor
+        parts = task_parts(found.tasks, record.task_summary, executor)
+        if found.tasks_mark is not None:
+            memo.put(record.id, found.tasks_mark, parts)
+    else:
+        parts = kept[0]
+        record = replace(record, summary=parts.summary)
+    extra = alphafold_detail(core, record)
+    return detail_body(record, parts, input_files(core, record), extra)
