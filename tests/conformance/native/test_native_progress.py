@@ -276,11 +276,13 @@ def test_script_progress_lines_reach_the_stream(server: LiveServer, client: http
     task_percents = [m["task_percent"] for m in progress]
     assert task_percents == sorted(task_percents) and task_percents[-1] <= 100.0
     assert all(m["percent"] <= 99.0 for m in progress)
-    assert all(m["requested_primaries"] == 4.0 for m in progress)
+    assert all(m["requested_primaries"] == 4 for m in progress)
+    assert all(type(m["simulated_primaries"]) is int for m in progress)
     detail = client.get(f"/api/jobs/{job}").json()
     assert detail["percent"] == 100.0 and detail["tasks"][0]["percent"] == 100.0
     task = detail["tasks"][0]
-    assert task["requested_primaries"] == 4.0 and task["simulated_primaries"] == 4.0
+    assert task["requested_primaries"] == 4 and task["simulated_primaries"] == 4
+    assert type(task["requested_primaries"]) is int and type(task["simulated_primaries"]) is int
 
 
 def test_percent_while_running(server: LiveServer, client: httpx.Client) -> None:

@@ -70,6 +70,8 @@ def test_case_01_submit_splits_primaries_and_numbers_seeds(client: httpx.Client)
         and detail["number"] == created["number"]
     )
     assert [t["requested_primaries"] for t in detail["tasks"]] == [3334, 3333, 3333]
+    # Counts of primaries are written as JSON integers, as the contract's examples are.
+    assert all(type(t["requested_primaries"]) is int for t in detail["tasks"])
     assert detail["seeds"] == [1, 2, 3] and [t["seed"] for t in detail["tasks"]] == [1, 2, 3]
     assert detail["input"]["kind"] == "editor" and detail["input"]["primaries"] == 10_000
     assert poll(client, created["id"])["status"] == "completed"

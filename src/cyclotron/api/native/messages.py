@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from cyclotron.api.native.status import job_percent, job_stage, job_status, task_percent
+from cyclotron.api.native.status import count, job_percent, job_stage, job_status, task_percent
 from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JobStage, JobState, TaskState
 from cyclotron.services.jobs.progress import EventRecord
@@ -40,8 +40,8 @@ def snapshot(job: JobRecord) -> dict[str, Any]:
             "index": t.index,
             "state": _TASK_WORDS[t.state.value],
             "percent": round(task_percent(t), 2),
-            "simulated_primaries": t.progress_done,
-            "requested_primaries": t.progress_total,
+            "simulated_primaries": count(t.progress_done),
+            "requested_primaries": count(t.progress_total),
         }
         for t in job.tasks
     ]
@@ -96,8 +96,8 @@ def message_for(event: EventRecord, job: JobRecord) -> dict[str, Any] | None:
             "stage": data.get("stage") or job_stage(job),
             "task_index": event.task_index,
             "task_percent": round(100.0 * done / total, 2) if total > 0 else 0.0,
-            "simulated_primaries": done,
-            "requested_primaries": total,
+            "simulated_primaries": count(done),
+            "requested_primaries": count(total),
             "eta_seconds": data.get("eta_seconds"),
         }
         message.update({k: data[k] for k in PROGRESS_COUNTERS if k in data})

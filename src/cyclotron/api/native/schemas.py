@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cyclotron.api.native.status import (
     TASK_STATUS,
+    count,
     job_error,
     job_percent,
     job_stage,
@@ -79,8 +80,8 @@ class TaskPublic(BaseModel):
     state: str
     percent: float
     seed: int
-    requested_primaries: float | None
-    simulated_primaries: float | None
+    requested_primaries: int | float | None
+    simulated_primaries: int | float | None
     eta_seconds: float | None
     executor: str
     attempt: int
@@ -107,8 +108,8 @@ def task_body(task: Sequence[Any], executor: str) -> dict[str, Any]:
         "state": TASK_STATUS[state],
         "percent": percent,
         "seed": seed,
-        "requested_primaries": float(requested) if requested is not None else None,
-        "simulated_primaries": float(done) if total or primaries else None,
+        "requested_primaries": count(requested) if requested is not None else None,
+        "simulated_primaries": count(done) if total or primaries else None,
         "eta_seconds": float(eta) if eta is not None and state == TaskState.RUNNING else None,
         "executor": executor,
         "attempt": attempt,

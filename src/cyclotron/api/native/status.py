@@ -33,6 +33,12 @@ _ERROR_CODES = {
 }
 
 
+def count(value: float) -> int | float:
+    """A count of primaries as this face writes it: a whole number as an integer (2500, not
+    2500.0); a fraction (a service counting something else) as it is."""
+    return int(value) if float(value).is_integer() else value
+
+
 def job_status(job: JobRecord) -> str:
     return _STATUS_OF[job.state]
 
