@@ -7,6 +7,7 @@ numbers of a job's events follow the order in which they become visible, without
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -37,16 +38,30 @@ def append_event(
 ) -> int:
     """Append one event to the job's log; its ``seq`` is returned."""
     session.flush()  # a job added in this unit of work is in the table
-    conn = session.connection()
     now = utcnow()
-    seq = int(conn.execute(_BUMP, {"job": job_id, "now": now}).scalar_one())
+    seq = int(session.connection().execute(_BUMP, {"job": job_id, "now": now}).scalar_one())
+    write_event(session, job_id, seq, now, kind, data, task_index)
+    return seq
+
+
+def write_event(
+    session: Session,
+    job_id: str,
+    seq: int,
+    now: datetime,
+    kind: str,
+    data: dict[str, Any],
+    task_index: int | None = None,
+) -> None:
+    """Write the event numbered ``seq``, which the caller's UPDATE of the job's row took
+    (``last_event_seq = last_event_seq + 1``, ``updated_at = now``) in this transaction."""
     # The job's row as this session holds it, if it does, stays as the table has it.
     for row in session.identity_map.values():
         if isinstance(row, JobRow) and row.id == job_id:
             set_committed_value(row, "last_event_seq", seq)
             set_committed_value(row, "updated_at", now)
     # Never read back in the same unit of work.
-    conn.execute(
+    session.connection().execute(
         _INSERT,
         {
             "job_id": job_id,
@@ -58,7 +73,6 @@ def append_event(
         },
     )
     session.info.setdefault(EVENTS_WRITTEN, set()).add(job_id)
-    return seq
 
 
 def job_events(session: Session, job_id: str, after_seq: int = 0) -> list[EventRow]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, bindparam, case, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, case, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import Update
 
 from cyclotron.domain.records import JobRecord, TaskRecord, TaskSummary
 from cyclotron.domain.states import JOB_ACTIVE, JOB_TERMINAL, JobStage, JobState, TaskState
@@ -56,8 +59,14 @@ def pending_counts(session: Session, service: str, owner_id: int) -> tuple[int, 
     return total, mine
 
 
+# Built once: a job's every step reads its row or its tasks.
+_FIND_JOB = select(JobRow).where(JobRow.id == bindparam("job"))
+_JOB_TASKS = select(TaskRow).where(TaskRow.job_id == bindparam("job")).order_by(TaskRow.index)
+
+
 def find_job(session: Session, job_id: str) -> JobRow | None:
-    return session.scalar(select(JobRow).where(JobRow.id == job_id))
+    job: JobRow | None = session.scalar(_FIND_JOB, {"job": job_id})
+    return job
 
 
 _BY_YAPTIDE_ID = select(*JobRow.__table__.columns).where(JobRow.yaptide_id == bindparam("sid"))
@@ -78,9 +87,7 @@ def find_job_by_number(session: Session, number: int) -> JobRow | None:
 
 
 def job_tasks(session: Session, job_id: str) -> list[TaskRow]:
-    return list(
-        session.scalars(select(TaskRow).where(TaskRow.job_id == job_id).order_by(TaskRow.index))
-    )
+    return list(session.scalars(_JOB_TASKS, {"job": job_id}))
 
 
 _TASK_FIELDS = (
@@ -180,6 +187,49 @@ def find_task(session: Session, job_id: str, index: int) -> TaskRow | None:
     return task
 
 
+# What a worker's report of a task reads of it, and the writes of its columns: plain rows and
+# Core statements (a worker of a 1,000-task job reports each task's progress).
+_REPORTED_TASK = select(
+    *(
+        TaskRow.__table__.c[name]
+        for name in (
+            "state",
+            "attempt",
+            "requested_primaries",
+            "progress_done",
+            "progress_total",
+            "estimated_seconds",
+            "started_at",
+            "ended_at",
+            "worker_ref",
+        )
+    )
+).where(TaskRow.job_id == bindparam("job"), TaskRow.index == bindparam("index"))
+_TASK_WRITES: dict[tuple[str, ...], Any] = {}
+
+
+def reported_task(session: Session, job_id: str, index: int) -> Row[Any] | None:
+    """What a worker's report needs of one task (state, attempt, requested primaries,
+    progress done and total, estimate, start and end, worker reference), or None."""
+    return session.connection().execute(_REPORTED_TASK, {"job": job_id, "index": index}).first()
+
+
+def set_task_columns(session: Session, job_id: str, index: int, values: dict[str, Any]) -> None:
+    """Write columns of one task that leave its state as it is (progress, estimate, times)."""
+    names = tuple(sorted(values))
+    stmt = _TASK_WRITES.get(names)
+    if stmt is None:
+        stmt = (
+            update(TaskRow)
+            .where(TaskRow.job_id == bindparam("w_job"), TaskRow.index == bindparam("w_index"))
+            .values({name: bindparam(f"v_{name}") for name in names})
+        )
+        _TASK_WRITES[names] = stmt
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["w_job"], params["w_index"] = job_id, index
+    session.connection().execute(stmt, params)
+
+
 def delete_job(session: Session, job_id: str) -> None:
     """Remove the job row with its tasks and events."""
     session.execute(sql_delete(EventRow).where(EventRow.job_id == job_id))
@@ -251,49 +301,64 @@ class QueuedJob:
 
 def lock_admission_cursor(session: Session, service: str) -> AdmissionCursorRow:
     """The service's round-robin cursor, locked for this transaction (created on first use)."""
-    stmt = select(AdmissionCursorRow).where(AdmissionCursorRow.service == service).with_for_update()
-    row = session.scalar(stmt)
+    row = session.scalar(_ADMISSION_CURSOR, {"service": service})
     if row is None:
         try:
             with session.begin_nested():  # another server may create it at the same moment
                 session.add(AdmissionCursorRow(service=service, last_user_id=None))
         except IntegrityError:
             pass
-        row = session.scalar(stmt)
+        row = session.scalar(_ADMISSION_CURSOR, {"service": service})
         assert row is not None
     return row
 
 
+# Built once: every admission pass runs these, for each service with queued jobs.
+_ADMISSION_CURSOR = (
+    select(AdmissionCursorRow)
+    .where(AdmissionCursorRow.service == bindparam("service"))
+    .with_for_update()
+)
+_ADMITTED_COUNTS = (
+    select(JobRow.owner_id, func.count())
+    .where(
+        JobRow.service == bindparam("service"),
+        JobRow.admitted_at.is_not(None),
+        JobRow.state.in_(_ACTIVE),
+    )
+    .group_by(JobRow.owner_id)
+)
+_QUEUED_JOBS = (
+    select(JobRow.id, JobRow.owner_id)
+    .where(
+        JobRow.service == bindparam("service"),
+        JobRow.state == JobState.PENDING.value,
+        JobRow.admitted_at.is_(None),
+        JobRow.executor.is_(None),
+    )
+    .order_by(JobRow.priority.desc(), JobRow.number)
+)
+_IN_STAGE = (
+    select(JobRow)
+    .where(JobRow.stage == bindparam("stage"), JobRow.state == bindparam("state"))
+    .order_by(JobRow.number)
+)
+
+
 def admitted_counts(session: Session, service: str) -> dict[int, int]:
     """Admitted, still active jobs of a service, per owner."""
-    stmt = (
-        select(JobRow.owner_id, func.count())
-        .where(
-            JobRow.service == service, JobRow.admitted_at.is_not(None), JobRow.state.in_(_ACTIVE)
-        )
-        .group_by(JobRow.owner_id)
-    )
-    return {int(owner): int(n) for owner, n in session.execute(stmt)}
+    rows = session.connection().execute(_ADMITTED_COUNTS, {"service": service})
+    return {int(owner): int(n) for owner, n in rows}
 
 
 def queued_jobs(session: Session, service: str) -> list[QueuedJob]:
     """Jobs waiting for admission, in each owner's order: highest priority first, then oldest."""
-    stmt = (
-        select(JobRow.id, JobRow.owner_id)
-        .where(
-            JobRow.service == service,
-            JobRow.state == JobState.PENDING.value,
-            JobRow.admitted_at.is_(None),
-            JobRow.executor.is_(None),
-        )
-        .order_by(JobRow.priority.desc(), JobRow.number)
-    )
-    return [QueuedJob(id=i, owner_id=int(o)) for i, o in session.execute(stmt)]
+    rows = session.connection().execute(_QUEUED_JOBS, {"service": service})
+    return [QueuedJob(id=i, owner_id=int(o)) for i, o in rows]
 
 
 def jobs_in_stage(session: Session, stage: JobStage, state: JobState) -> list[JobRow]:
-    stmt = select(JobRow).where(JobRow.stage == stage.value, JobRow.state == state.value)
-    return list(session.scalars(stmt.order_by(JobRow.number)))
+    return list(session.scalars(_IN_STAGE, {"stage": stage.value, "state": state.value}))
 
 
 @dataclass(frozen=True)
@@ -353,29 +418,48 @@ def update_running_task(
     **values: object,
 ) -> bool:
     """Set columns of a RUNNING task (its lease, its process group) if ``only_if`` holds."""
-    result = session.execute(
-        update(TaskRow)
+    params: dict[str, object] = {f"v_{key}": value for key, value in values.items()}
+    params["w_job"], params["w_index"] = job_id, index
+    session.flush()
+    result = session.connection().execute(_running_update(tuple(values)).where(*only_if), params)
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    for row in session.identity_map.values():  # as the table has it now
+        if isinstance(row, TaskRow) and row.job_id == job_id and row.index == index:
+            for key, value in values.items():
+                set_committed_value(row, key, value)
+    return True
+
+
+@cache
+def _running_update(keys: tuple[str, ...]) -> Update:
+    tasks = cast(Table, TaskRow.__table__)
+    return (
+        update(tasks)
         .where(
-            TaskRow.job_id == job_id,
-            TaskRow.index == index,
-            TaskRow.state == TaskState.RUNNING.value,
-            *only_if,
+            tasks.c.job_id == bindparam("w_job"),
+            tasks.c.index == bindparam("w_index"),
+            tasks.c.state == TaskState.RUNNING.value,
         )
-        .values(**values)
+        .values({tasks.c[key]: bindparam(f"v_{key}", type_=tasks.c[key].type) for key in keys})
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> list[TaskRow]:
     """Pending tasks of admitted, prepared jobs, oldest first; rows locked elsewhere are skipped."""
     if limit <= 0 or not services:
         return []
-    stmt = (
+    return list(session.scalars(_runnable(limit), {"services": list(services)}))
+
+
+@cache
+def _runnable(limit: int) -> Select[TaskRow]:
+    return (
         select(TaskRow)
         .join(JobRow, JobRow.id == TaskRow.job_id)
         .where(
             TaskRow.state == TaskState.PENDING.value,
-            JobRow.service.in_(services),
+            JobRow.service.in_(bindparam("services", expanding=True)),
             JobRow.state.in_([JobState.PENDING.value, JobState.RUNNING.value]),
             JobRow.stage.in_([JobStage.SUBMITTED.value, JobStage.RUNNING.value]),
             JobRow.executor.is_(None),
@@ -384,18 +468,23 @@ def runnable_tasks(session: Session, services: Sequence[str], limit: int) -> lis
         .limit(limit)
         .with_for_update(skip_locked=True, of=TaskRow)
     )
-    return list(session.scalars(stmt))
 
 
 def count_running_tasks(session: Session, services: Sequence[str]) -> int:
     """Running tasks of jobs of these services."""
-    stmt = (
-        select(func.count())
-        .select_from(TaskRow)
-        .join(JobRow, JobRow.id == TaskRow.job_id)
-        .where(TaskRow.state == TaskState.RUNNING.value, JobRow.service.in_(services))
+    count = session.connection().execute(_COUNT_RUNNING, {"services": list(services)}).scalar()
+    return int(count or 0)
+
+
+_COUNT_RUNNING = (
+    select(func.count())
+    .select_from(TaskRow)
+    .join(JobRow, JobRow.id == TaskRow.job_id)
+    .where(
+        TaskRow.state == TaskState.RUNNING.value,
+        JobRow.service.in_(bindparam("services", expanding=True)),
     )
-    return int(session.scalar(stmt) or 0)
+)
 
 
 def workers_seen(session: Session, prefix: str, since: datetime) -> list[tuple[str, datetime, int]]:

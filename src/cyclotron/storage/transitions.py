@@ -11,12 +11,16 @@ to its stderr, replaced (``domain.text``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Final, TypedDict, Unpack
+from functools import cache
+from typing import Any, Final, NamedTuple, TypedDict, Unpack, cast
 
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, literal, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import Update
 
 from cyclotron.domain.messages import without_paths
 from cyclotron.domain.states import (
@@ -29,7 +33,7 @@ from cyclotron.domain.states import (
     task_predecessors,
 )
 from cyclotron.domain.text import storable
-from cyclotron.storage.events import append_event
+from cyclotron.storage.events import append_event, write_event
 from cyclotron.storage.tables import JobRow, TaskRow, utcnow
 
 
@@ -63,6 +67,13 @@ class TaskColumns(TypedDict, total=False):
     stage: None
 
 
+class Held(NamedTuple):
+    """Whose a task still is: its attempt, and the holder of its lease (when not None)."""
+
+    attempt: int
+    lease_owner: str | None = None
+
+
 class LeaseRelease(TypedDict):
     """The columns that free a task's lease: no holder, no expiry, no process group."""
 
@@ -73,11 +84,107 @@ class LeaseRelease(TypedDict):
 
 LEASE_RELEASED: Final[LeaseRelease] = {"lease_owner": None, "lease_expires_at": None, "pgid": None}
 
+# Each change is one of few shapes (its target, its stage, the columns it sets), so each
+# shape's statement is built once and run on the session's connection: the ORM's UPDATE
+# costs several times as much to build, run and reconcile with the session.
+_JOBS, _TASKS = cast(Table, JobRow.__table__), cast(Table, TaskRow.__table__)
+
+
+# A change of the job's row takes its event's number in the same statement (storage/events.py).
+_BUMP = {
+    _JOBS.c.last_event_seq: _JOBS.c.last_event_seq + 1,
+    _JOBS.c.updated_at: bindparam("now", type_=_JOBS.c.updated_at.type),
+}
+
+
+def _one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
+    """``column IN (...)`` with a parameter per value: a list of values would make one
+    expanding parameter, whose SQL is rewritten at every execution."""
+    in_list: ColumnElement[bool] = column.in_([literal(v, column.type) for v in sorted(values)])
+    return in_list
+
+
+def _set(table: Table, keys: tuple[str, ...]) -> dict[Any, Any]:
+    """The SET clause of ``keys``, each bound as ``v_<key>`` with its column's type."""
+    return {table.c[key]: bindparam(f"v_{key}", type_=table.c[key].type) for key in keys}
+
+
+@cache
+def _job_update(target: JobState, stage: JobStage | None, keys: tuple[str, ...]) -> Update:
+    values = {_JOBS.c.state: target.value, **_BUMP, **_set(_JOBS, keys)}
+    if stage is not None:
+        allowed = _one_of(_JOBS.c.stage, (s.value for s in stage_predecessors(stage) | {stage}))
+        values[_JOBS.c.stage] = case((allowed, stage.value), else_=_JOBS.c.stage)
+    return (
+        update(_JOBS)
+        .where(
+            _JOBS.c.id == bindparam("w_job"),
+            _one_of(_JOBS.c.state, (s.value for s in job_predecessors(target))),
+        )
+        .values(values)
+        .returning(_JOBS.c.stage, _JOBS.c.last_event_seq)
+    )
+
+
+@cache
+def _stage_update(target: JobStage, admitted: bool) -> Update:
+    keys = ("admitted_at",) if admitted else ()
+    return (
+        update(_JOBS)
+        .where(
+            _JOBS.c.id == bindparam("w_job"),
+            _one_of(_JOBS.c.stage, (s.value for s in stage_predecessors(target))),
+            _one_of(_JOBS.c.state, (s.value for s in JOB_ACTIVE)),
+        )
+        .values({_JOBS.c.stage: target.value, **_BUMP, **_set(_JOBS, keys)})
+        .returning(_JOBS.c.last_event_seq)
+    )
+
+
+@cache
+def _task_update(
+    target: TaskState, keys: tuple[str, ...], attempt: bool = False, owner: bool = False
+) -> Update:
+    stmt = update(_TASKS).where(
+        _TASKS.c.job_id == bindparam("w_job"),
+        _TASKS.c.index == bindparam("w_index"),
+        _one_of(_TASKS.c.state, (s.value for s in task_predecessors(target))),
+    )
+    if attempt:
+        stmt = stmt.where(_TASKS.c.attempt == bindparam("w_attempt"))
+    if owner:
+        stmt = stmt.where(_TASKS.c.lease_owner == bindparam("w_owner"))
+    return stmt.values({_TASKS.c.state: target.value, **_set(_TASKS, keys)})
+
+
+def _run(
+    session: Session, stmt: Update, only_if: tuple[ColumnElement[bool], ...], params: dict[str, Any]
+) -> Result[Any]:
+    """Run a change's statement as the session's unit of work stands (flushed first)."""
+    session.flush()
+    return session.connection().execute(stmt.where(*only_if) if only_if else stmt, params)
+
 
 def _rowcount(result: Result[Any]) -> int:
     """Rows matched by an UPDATE (every DML result is a CursorResult)."""
     count: int = getattr(result, "rowcount", 0)
     return count
+
+
+def _sync_job(session: Session, job_id: str, values: dict[str, Any]) -> None:
+    """The job's row as this session holds it, if it does, as the table has it now."""
+    for row in session.identity_map.values():
+        if isinstance(row, JobRow) and row.id == job_id:
+            for key, value in values.items():
+                set_committed_value(row, key, value)
+
+
+def _sync_task(session: Session, job_id: str, index: int, values: dict[str, Any]) -> None:
+    """The task's row as this session holds it, if it does, as the table has it now."""
+    for row in session.identity_map.values():
+        if isinstance(row, TaskRow) and row.job_id == job_id and row.index == index:
+            for key, value in values.items():
+                set_committed_value(row, key, value)
 
 
 def change_job_state(
@@ -96,25 +203,21 @@ def change_job_state(
     The ``stage`` moves along with it only where the stage table allows (or is already
     there): the stage is never decisive, so it cannot refuse a change of state.
     """
-    values: dict[str, Any] = {"state": target.value, **_shown(columns)}
-    if stage is not None:
-        allowed = stage_predecessors(stage) | {stage}
-        values["stage"] = case((JobRow.stage.in_(allowed), stage.value), else_=JobRow.stage)
-    stmt = (
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.state.in_(job_predecessors(target)), *only_if)
-        .values(values)
-        .returning(JobRow.stage)
-    )
-    stage_now = session.execute(stmt).scalar_one_or_none()
-    if stage_now is None:
+    values = _shown(columns)
+    stmt = _job_update(target, stage, tuple(values))
+    params = {f"v_{key}": value for key, value in values.items()}
+    params["w_job"], params["now"] = job_id, utcnow()
+    won = _run(session, stmt, only_if, params).first()
+    if won is None:
         return False
+    stage_now, seq = tuple(won)
+    _sync_job(session, job_id, {**values, "state": target.value, "stage": stage_now})
     data: dict[str, Any] = {"state": target.value}
     if stage is not None and stage_now == stage.value:
         data["stage"] = stage.value
     if reason:
         data["reason"] = storable(without_paths(reason))
-    append_event(session, job_id, "state", data)
+    write_event(session, job_id, seq, params["now"], "state", data)
     return True
 
 
@@ -127,21 +230,17 @@ def change_job_stage(
 ) -> bool:
     """Move an active job's stage to ``target`` if the stage table allows it, with its event;
     True when this call won. Admission stamps ``admitted_at`` in the same statement."""
+    stmt = _stage_update(target, admitted_at is not None)
+    now = utcnow()
+    params = {"w_job": job_id, "now": now, "v_admitted_at": admitted_at}
+    seq = _run(session, stmt, (), params).scalar_one_or_none()
+    if seq is None:
+        return False
     values: dict[str, Any] = {"stage": target.value}
     if admitted_at is not None:
         values["admitted_at"] = admitted_at
-    stmt = (
-        update(JobRow)
-        .where(
-            JobRow.id == job_id,
-            JobRow.stage.in_(stage_predecessors(target)),
-            JobRow.state.in_(JOB_ACTIVE),
-        )
-        .values(values)
-    )
-    if _rowcount(session.execute(stmt)) != 1:
-        return False
-    append_event(session, job_id, "stage", {"stage": target.value})
+    _sync_job(session, job_id, values)
+    write_event(session, job_id, seq, now, "stage", {"stage": target.value})
     return True
 
 
@@ -152,22 +251,24 @@ def change_task_state(
     target: TaskState,
     *,
     only_if: tuple[ColumnElement[bool], ...] = (),
+    held: Held | None = None,
     reason: str | None = None,
     **columns: Unpack[TaskColumns],
 ) -> bool:
-    """Move one task to ``target`` if allowed (and ``only_if`` holds); True when this call won."""
-    stmt = (
-        update(TaskRow)
-        .where(
-            TaskRow.job_id == job_id,
-            TaskRow.index == index,
-            TaskRow.state.in_(task_predecessors(target)),
-            *only_if,
-        )
-        .values({"state": target.value, "last_update_at": utcnow(), **_shown(columns)})
-    )
-    if _rowcount(session.execute(stmt)) != 1:
+    """Move one task to ``target`` if allowed (and ``only_if`` holds, and the task is still
+    ``held`` so); True when this call won."""
+    values = {"last_update_at": utcnow(), **_shown(columns)}
+    params = {f"v_{key}": value for key, value in values.items()}
+    params["w_job"], params["w_index"] = job_id, index
+    if held is None:
+        stmt = _task_update(target, tuple(values))
+    else:
+        owner = held.lease_owner is not None
+        stmt = _task_update(target, tuple(values), attempt=True, owner=owner)
+        params["w_attempt"], params["w_owner"] = held.attempt, held.lease_owner
+    if _rowcount(_run(session, stmt, only_if, params)) != 1:
         return False
+    _sync_task(session, job_id, index, {**values, "state": target.value})
     data: dict[str, Any] = {"state": target.value}
     if reason:
         data["reason"] = storable(without_paths(reason))

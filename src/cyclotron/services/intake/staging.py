@@ -35,7 +35,10 @@ class Staged:
         return self.staging / "input"
 
     def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        try:
+            self.staging.rmdir()  # empty once its input moved into the job's directory
+        except OSError:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def file_name_problems(names: list[str], where: tuple[str | int, ...]) -> list[Problem]:

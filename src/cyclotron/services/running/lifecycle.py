@@ -20,6 +20,7 @@ from cyclotron.storage.events import append_event
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (
     LEASE_RELEASED,
+    Held,
     change_job_state,
     change_task_state,
     end_job,
@@ -214,14 +215,14 @@ class TaskLifecycle:
         now = utcnow()
         self._observe(run, outcome)
         with self.core.db.transaction() as session:
-            held = self._held(run)
+            held = Held(run.attempt, self.owner)
             if outcome.interrupted:
                 change_task_state(
                     session,
                     run.job_id,
                     run.task_index,
                     TaskState.PENDING,
-                    only_if=held,
+                    held=held,
                     reason="the executor shut down; the task will run again",
                     attempt=run.attempt - 1,
                     estimated_seconds=None,
@@ -233,7 +234,7 @@ class TaskLifecycle:
                     run.job_id,
                     run.task_index,
                     TaskState.COMPLETED,
-                    only_if=held,
+                    held=held,
                     exit_code=0,
                     ended_at=now,
                     estimated_seconds=None,
@@ -251,7 +252,7 @@ class TaskLifecycle:
                     run.job_id,
                     run.task_index,
                     TaskState.FAILED,
-                    only_if=held,
+                    held=held,
                     reason=message,
                     exit_code=outcome.exit_code,
                     error=message,

@@ -53,7 +53,12 @@ def round_robin_order(
 
 def admit_jobs(core: Core, services: Collection[str] | None = None) -> int:
     """One admission pass over the services (all by default), each in its own transaction."""
-    admitted = 0
+    return len(admit(core, services))
+
+
+def admit(core: Core, services: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """``admit_jobs``, which says which jobs it admitted: (job id, service), in order."""
+    admitted: list[tuple[str, str]] = []
     for service in core.catalog:
         if services is not None and service.name not in services:
             continue
@@ -75,6 +80,6 @@ def admit_jobs(core: Core, services: Collection[str] | None = None) -> int:
             now = utcnow()
             for job in chosen:
                 if change_job_stage(session, job.id, JobStage.PREPARING, admitted_at=now):
-                    admitted += 1
+                    admitted.append((job.id, service.name))
             cursor.last_user_id = chosen[-1].owner_id
     return admitted

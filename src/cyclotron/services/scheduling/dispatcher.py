@@ -28,7 +28,7 @@ from cyclotron.services.running.merges import (
     recover_lost_merges,
     resume_merges,
 )
-from cyclotron.services.scheduling.admission import admit_jobs
+from cyclotron.services.scheduling.admission import admit
 from cyclotron.services.scheduling.retention import (
     clean_expired_jobs,
     sweep_data_dir,
@@ -40,6 +40,7 @@ from cyclotron.storage.database import Listener
 from cyclotron.storage.tables import TaskRow, utcnow
 from cyclotron.storage.transitions import (
     LEASE_RELEASED,
+    Held,
     change_job_stage,
     change_job_state,
     change_task_state,
@@ -110,12 +111,14 @@ class Dispatcher:
             clean_expired_jobs(self.core)
         with self.core.db.transaction(write=False) as session:
             backlog = repo.dispatch_backlog(session)
-        admitted = 0
+        admitted = []
         if backlog.services_with_queued:
-            admitted = admit_jobs(self.core, backlog.services_with_queued)
+            admitted = admit(self.core, backlog.services_with_queued)
         prepared = 0
-        if admitted or backlog.preparing:
+        if backlog.preparing:  # jobs admitted before this pass (or elsewhere) too
             prepared = prepare_admitted_jobs(self.core)
+        elif admitted:
+            prepared = prepare_admitted_jobs(self.core, admitted)
         if prepared or backlog.runnable_services:
             self.start_tasks()
 
@@ -149,13 +152,18 @@ def fold_job_counts(core: Core, after_id: int) -> int:
         return counts.fold(session, after_id)
 
 
-def prepare_admitted_jobs(core: Core) -> int:
-    """Let each newly admitted job's plug-in check its input; refused input ends it Invalid."""
-    with core.db.transaction(write=False) as session:
-        jobs = [
-            (j.id, j.service)
-            for j in repo.jobs_in_stage(session, JobStage.PREPARING, JobState.PENDING)
-        ]
+def prepare_admitted_jobs(core: Core, admitted: list[tuple[str, str]] | None = None) -> int:
+    """Let each newly admitted job's plug-in check its input; refused input ends it Invalid.
+
+    ``admitted``: the jobs (id, service) to prepare, when the caller knows they are all there
+    are; by default every job in the PREPARING stage."""
+    jobs = admitted
+    if jobs is None:
+        with core.db.transaction(write=False) as session:
+            jobs = [
+                (j.id, j.service)
+                for j in repo.jobs_in_stage(session, JobStage.PREPARING, JobState.PENDING)
+            ]
     if not jobs:
         return 0
     # A job whose row was committed a moment ago may still have its directory in staging.
@@ -210,7 +218,7 @@ def claim_tasks(
                 task.job_id,
                 task.index,
                 TaskState.RUNNING,
-                only_if=(TaskRow.attempt == task.attempt,),
+                held=Held(task.attempt),
                 attempt=attempt,
                 lease_owner=core.lease_owner,
                 lease_expires_at=lease_until,
