@@ -39,6 +39,15 @@ def count(
     return int(session.connection().execute(stmt, params).scalar() or 0)
 
 
+def count_statement(
+    *, owner: bool, states: Collection[str] | None, yaptide: bool | None
+) -> Select[Any]:
+    """``count``'s statement, its owner bound as ``owner``: for a query that reads the total
+    beside other things."""
+    wanted = None if states is None else tuple(sorted(states))
+    return _count_statement(owner, False, wanted, yaptide)
+
+
 @lru_cache(maxsize=1024)
 def _count_statement(
     owner: bool, service: bool, states: tuple[str, ...] | None, yaptide: bool | None

@@ -322,6 +322,84 @@ def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[st
     return {job_id: TaskSummary(tallies[job_id], stages.get(job_id)) for job_id in ids}
 
 
+_PROGRESS = (
+    select(TaskRow.job_id, TaskRow.state, *_summary_columns()[:1], *_summary_columns()[5:])
+    .where(TaskRow.job_id.in_(bindparam("ids", expanding=True)))
+    .group_by(TaskRow.job_id, TaskRow.state)
+)
+
+
+def task_progress(session: Session, ids: Sequence[str]) -> Sequence[Sequence[Any]]:
+    """For jobs by id: rows of (job id, task state, tasks, requested primaries, simulated
+    primaries), added up by the database as ``task_summaries`` does (a YAPTIDE list shows
+    only these)."""
+    if not ids:
+        return []
+    return session.connection().execute(_PROGRESS, {"ids": list(ids)}).all()
+
+
+@lru_cache(maxsize=256)
+def _listed_statement(shape: _Shape) -> Select[Any]:
+    """A page's job rows (``_page_statement``), each beside its tasks added up by state (a
+    row per state, or one of nulls for a job without tasks) and the total of the listing."""
+    page = _page_statement(shape).cte("page")
+    _, _, _, _, _, requested, simulated = _summary_columns()
+    progress = (
+        select(
+            TaskRow.job_id,
+            TaskRow.state.label("task_state"),
+            func.count().label("task_count"),
+            requested.label("task_requested"),
+            simulated.label("task_simulated"),
+        )
+        .where(TaskRow.job_id.in_(select(page.c.id)))
+        .group_by(TaskRow.job_id, TaskRow.state)
+        .subquery("progress")
+    )
+    total = counts.count_statement(owner=True, states=shape.states, yaptide=True)
+    return select(
+        page,
+        progress.c.task_state,
+        progress.c.task_count,
+        progress.c.task_requested,
+        progress.c.task_simulated,
+        total.scalar_subquery().label("listed_total"),
+    ).select_from(page.outerjoin(progress, progress.c.job_id == page.c.id))
+
+
+def simulation_page_progress(
+    session: Session,
+    owner_id: int,
+    states: Collection[str] | None,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[Any], dict[str, dict[str, tuple[int, int, int]]], int]:
+    """``simulation_page`` by submission time, with ``task_progress`` by job id and state
+    name ((tasks, requested primaries, simulated primaries)), in one statement."""
+    wanted = None if states is None else tuple(sorted(states))
+    shape = _Shape(owner=True, yaptide=True, states=wanted, descending=descending)
+    if wanted is not None and not wanted:
+        return [], {}, 0
+    params = {"offset": offset, "limit": limit, "reach": offset + limit, "owner": owner_id}
+    found = session.connection().execute(_listed_statement(shape), params).all()
+    if not found:
+        return [], {}, counts.count(session, owner_id=owner_id, states=states, yaptide=True)
+    jobs: dict[int, Any] = {}
+    progress: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for row in found:
+        jobs.setdefault(row.number, row)
+        sums = progress.setdefault(row.id, {})
+        if row.task_state is not None:
+            sums[row.task_state] = (
+                int(row.task_count),
+                int(row.task_requested or 0),
+                int(row.task_simulated or 0),
+            )
+    ascending = sorted(jobs.values(), key=lambda row: (row.created_at, row.number))
+    return ascending[::-1] if descending else ascending, progress, int(found[0].listed_total)
+
+
 # What tells that a task a job's detail shows has changed, added up by state: every writer
 # of a shown column but one sets ``last_update_at`` to its time (transitions, progress, a
 # worker's report, the stage its run reports); the one that does not (stored results) sets

@@ -104,6 +104,69 @@ def test_a_worker_update_shows_in_the_next_poll(client: Client, job: str) -> Non
         assert "start_time" in first and "start_time" not in second
 
 
+def test_a_task_change_shows_at_once_on_a_job_of_many_tasks(
+    core: Core, add_job: AddJob, client: Client
+) -> None:
+    job_id = add_job(
+        owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=120
+    )
+    with core.db.transaction() as session:
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id)
+            .values(yaptide_id=SIMULATION, update_key_sha256=key_digest(KEY))
+        )
+        session.execute(
+            update(TaskRow).where(TaskRow.job_id == job_id).values(requested_primaries=500)
+        )
+
+    def report(task_id: int, primaries: int) -> None:
+        body = {
+            "simulation_id": SIMULATION,
+            "update_key": KEY,
+            "task_id": task_id,
+            "update_dict": {"task_state": "RUNNING", "simulated_primaries": primaries},
+        }
+        assert client.request("POST", "/tasks", json=body).status_code == 202
+
+    def shown(task_id: int) -> tuple[str, str, int]:
+        answer = status(client).json()
+        task = answer["job_tasks_status"][task_id - 1]
+        return answer["job_state"], task["task_state"], task["simulated_primaries"]
+
+    assert shown(60) == ("PENDING", "PENDING", 0)
+    report(1, 10)
+    assert shown(60) == ("RUNNING", "PENDING", 0)
+    assert shown(60) == ("RUNNING", "PENDING", 0)  # polled again, unchanged
+    # The job's own fields stay as they were: only the task changed.
+    report(60, 10)
+    assert shown(60) == ("RUNNING", "RUNNING", 10)
+    for primaries in (20, 30):
+        report(60, primaries)
+        assert shown(60) == ("RUNNING", "RUNNING", primaries)
+        assert shown(1) == ("RUNNING", "RUNNING", 10)
+
+
+def test_the_list_shows_progress_and_its_total_past_the_last_page(client: Client, job: str) -> None:
+    body = {
+        "simulation_id": SIMULATION,
+        "update_key": KEY,
+        "task_id": 2,
+        "update_dict": {"task_state": "RUNNING", "simulated_primaries": 250},
+    }
+    assert client.request("POST", "/tasks", json=body).status_code == 202
+    for order_by in ("start_time", "end_time"):
+        page = client.request("GET", "/user/simulations", params={"order_by": order_by}).json()
+        assert (page["simulations_count"], page["page_count"]) == (1, 1)
+        (item,) = page["simulations"]
+        assert item["job_id"] == SIMULATION
+        progress = item["progress"]
+        assert (progress["requested_primaries"], progress["simulated_primaries"]) == (1000, 250)
+        assert (progress["tasks_total"], progress["tasks_running"]) == (2, 1)
+        past = client.request("GET", "/user/simulations", params={"page_idx": 3}).json()
+        assert (past["simulations"], past["simulations_count"]) == ([], 1)
+
+
 def test_a_wrong_key_is_refused_before_the_update_is_read(client: Client, job: str) -> None:
     body = {"simulation_id": SIMULATION, "update_key": "0" * 64, "task_id": 1, "update_dict": 5}
     assert client.request("POST", "/tasks", json=body).status_code == 403

@@ -21,6 +21,7 @@ GZIP_ABOVE = 1024
 GZIP_FAST_ABOVE = 64 * 1024
 INTEGER = re.compile(r"^-?[0-9]{1,18}$")
 NO_STORE = "no-store"
+JSON_TYPE = "application/json; charset=utf-8"
 MISSING_JOB_ID = "Missing job_id"
 
 
@@ -83,7 +84,7 @@ def answer(
         data = gzip.compress(data, compresslevel=level, mtime=0)
         out["Content-Encoding"] = "gzip"
         out["Vary"] = "Origin, Accept-Encoding"
-    return Response(data, status_code, headers=out, media_type="application/json; charset=utf-8")
+    return Response(data, status_code, headers=out, media_type=JSON_TYPE)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.idempotency import HEADER, with_key
-from cyclotron.api.yaptide import http
-from cyclotron.api.yaptide.auth import AccountsDep, LoginDep, UserDep, user_of_login
+from cyclotron.api.yaptide import http, reads
+from cyclotron.api.yaptide.auth import AccountsDep, UserDep
 from cyclotron.api.yaptide.errors import JobStateConflict, YaptideRoute
-from cyclotron.api.yaptide.http import answer, job_id_param, json_object, query_int, require_keys
-from cyclotron.api.yaptide.shapes import job_status, list_item, submission_answer
+from cyclotron.api.yaptide.http import answer, job_id_param, json_object, require_keys
+from cyclotron.api.yaptide.shapes import job_status, submission_answer
 from cyclotron.domain.records import Caller
 from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import ConflictError, Forbidden, InputError, ServiceUnavailable
@@ -40,7 +39,6 @@ from cyclotron.services.yaptide.simulations import (
     FILES,
     MAX_TITLE,
     find_simulation,
-    list_simulations,
     simulation_status,
 )
 from cyclotron.signing import SigningKeys
@@ -48,9 +46,6 @@ from cyclotron.signing import SigningKeys
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE simulations"])
 
 NO_CLUSTER_ACCESS = "Your account has no access to HPC clusters"
-MAX_PAGE_SIZE = 100
-ORDER_BY = {"start_time": False, "end_time": True}
-ORDER_TYPE = {"descend": True, "ascend": False}
 
 
 def _ntasks(value: Any) -> int:
@@ -181,9 +176,9 @@ async def submit_direct(
     return await _submit(request, core, accounts, user, DIRECT)
 
 
-@router.get("/jobs/direct", summary="A simulation's state and its tasks")
-def status_direct(request: Request, core: CoreDep, login: LoginDep) -> Response:
-    return _status(request, core, user_of_login(request, login))
+@reads.polled(router, "/jobs/direct", "A simulation's state and its tasks", reads.STATUS_QUERY)
+async def status_direct(request: Request) -> Response:
+    return await reads.status(request)
 
 
 @router.delete("/jobs/direct", summary="Cancel a simulation")
@@ -211,59 +206,16 @@ def cancel_batch(request: Request, core: CoreDep, user: UserDep) -> Response:
     return _cancel(request, core, user)
 
 
-@router.get("/jobs", summary="A simulation's state, whatever its platform")
-def status_any(request: Request, core: CoreDep, login: LoginDep) -> Response:
-    return _status(request, core, user_of_login(request, login))
+@reads.polled(router, "/jobs", "A simulation's state, whatever its platform", reads.STATUS_QUERY)
+async def status_any(request: Request) -> Response:
+    return await reads.status(request)
 
 
-def _states(raw: str | None) -> frozenset[JobState] | None:
-    if raw is None:
-        return None
-    names = [n.strip().upper() for n in raw.split(",") if n.strip()]
-    if not names:
-        return None
-    valid = {s.value for s in JobState}
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise InputError(
-            f"Unknown job_state {', '.join(unknown)}; valid: {', '.join(s.value for s in JobState)}"
-        )
-    return frozenset(JobState(n) for n in names)
-
-
-@router.get("/user/simulations", summary="The user's simulations, a page at a time")
-def user_simulations(request: Request, core: CoreDep, login: LoginDep) -> Response:
-    user = user_of_login(request, login)  # here: one worker thread for the user and the page
-    page_size = query_int(request, "page_size", 6)
-    page_idx = query_int(request, "page_idx", 1)
-    if page_size < 1:
-        raise InputError("page_size must be an integer >= 1")
-    if page_idx < 1:
-        raise InputError("page_idx must be an integer >= 1")
-    page_size = min(page_size, MAX_PAGE_SIZE)
-    order_by = request.query_params.get("order_by") or "start_time"
-    order_type = request.query_params.get("order_type") or "descend"
-    if order_by not in ORDER_BY:
-        raise InputError("order_by must be 'start_time' or 'end_time'")
-    if order_type not in ORDER_TYPE:
-        raise InputError("order_type must be 'descend' or 'ascend'")
-    page = list_simulations(
-        core,
-        user.owner_id,
-        _states(request.query_params.get("job_state")),
-        order_by_end=ORDER_BY[order_by],
-        descending=ORDER_TYPE[order_type],
-        offset=(page_idx - 1) * page_size,
-        limit=page_size,
-    )
-    server = core.settings.yaptide.server_name
-    body = {
-        "message": "User simulations",
-        "simulations": [list_item(job, server) for job in page.items],
-        "page_count": math.ceil(page.total / page_size),
-        "simulations_count": page.total,
-    }
-    return answer(request, http.fast_json(body))
+@reads.polled(
+    router, "/user/simulations", "The user's simulations, a page at a time", reads.LIST_QUERY
+)
+async def user_simulations(request: Request) -> Response:
+    return await reads.simulations(request)
 
 
 @router.delete("/user/simulations", summary="Delete a finished simulation")

@@ -10,13 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from cyclotron.api.deps import CoreDep
 from cyclotron.api.yaptide.errors import YaptideRoute
 from cyclotron.api.yaptide.http import answer, json_object
-from cyclotron.domain.records import JobRecord
 from cyclotron.errors import InputError, NotFound
 from cyclotron.services.core import Core
 from cyclotron.services.jobs.logs import store_log_texts
 from cyclotron.services.running import reports
 from cyclotron.services.running.reports import Authorised, BulkOutcome, task_index
-from cyclotron.services.yaptide.simulations import updated_simulation
 
 router = APIRouter(route_class=YaptideRoute, tags=["YAPTIDE workers"])
 
@@ -47,37 +45,38 @@ async def _authorised(
     return body, await run_in_threadpool(reports.authorise, core, simulation_id, key)
 
 
-def _updated(core: Core, simulation_id: str, key: str) -> JobRecord:
-    """The job, without its tasks (an update needs none), its key checked: 404, 403."""
-    try:
-        return updated_simulation(core, simulation_id, key)
-    except NotFound as exc:
-        raise NotFound(reports.UNKNOWN_SIMULATION) from exc
-
-
 def _update_one(
     core: Core, simulation_id: str, key: str, task_id: Any, update: Any
 ) -> tuple[BulkOutcome, list[str]]:
-    """Check the key, then the update, and apply it: in one worker thread."""
-    job = _updated(core, simulation_id, key)
-    if not isinstance(update, dict):
-        raise InputError("update_dict must be an object")
-    task_index(task_id)
-    return reports.update_tasks(core, job, [(task_id, update)])
+    """Check the key, then the update, and apply it: in one worker thread, and in the
+    update's own transaction."""
+
+    def updates() -> reports.Updates:
+        if not isinstance(update, dict):
+            raise InputError("update_dict must be an object")
+        task_index(task_id)
+        return [(task_id, update)]
+
+    return reports.reported_updates(core, simulation_id, key, updates)
 
 
 def _update_many(
     core: Core, simulation_id: str, key: str, items: Any
 ) -> tuple[BulkOutcome, list[str]]:
-    """Check the key, then the list, and apply its updates in order: in one worker thread."""
-    job = _updated(core, simulation_id, key)
-    if not isinstance(items, list) or len(items) > reports.MAX_BULK:
-        raise InputError(f"tasks must be a list of at most {reports.MAX_BULK} items")
-    pairs = [
-        (item.get("task_id"), item.get("update_dict")) if isinstance(item, dict) else (None, None)
-        for item in items
-    ]
-    return reports.update_tasks(core, job, pairs)
+    """Check the key, then the list, and apply its updates in order: in one worker thread,
+    and in the updates' own transaction."""
+
+    def updates() -> reports.Updates:
+        if not isinstance(items, list) or len(items) > reports.MAX_BULK:
+            raise InputError(f"tasks must be a list of at most {reports.MAX_BULK} items")
+        return [
+            (item.get("task_id"), item.get("update_dict"))
+            if isinstance(item, dict)
+            else (None, None)
+            for item in items
+        ]
+
+    return reports.reported_updates(core, simulation_id, key, updates)
 
 
 @router.post("/tasks", status_code=202, summary="A worker's update of one task")

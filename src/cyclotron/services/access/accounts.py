@@ -393,11 +393,16 @@ class Accounts:
         """The user of a verified access token's claims, while its login stands: one read,
         made on every request of a logged-in user."""
         with self.core.db.transaction(write=False) as session:
-            row = (
-                session.connection()
-                .execute(_LOGIN_USER, {"login": claims.login_id, "user": claims.user_id})
-                .first()
-            )
+            return self.user_of_login_in(session, claims)
+
+    def user_of_login_in(self, session: Session, claims: tokens.TokenClaims) -> UserRecord:
+        """As ``user_of_login``, read in the caller's transaction: a status poll reads the
+        login and the job together."""
+        row = (
+            session.connection()
+            .execute(_LOGIN_USER, {"login": claims.login_id, "user": claims.user_id})
+            .first()
+        )
         if row is None:
             raise Unauthorized(EXPIRED_MESSAGE)
         return UserRecord(

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import ErrorKind, JobRecord
@@ -29,9 +30,10 @@ from cyclotron.services.yaptide.simulations import (
     check_update_key,
     find_simulation,
     update_key_digest,
+    updated_simulation_in,
 )
 from cyclotron.storage import jobs as repo
-from cyclotron.storage.tables import TaskRow, utcnow
+from cyclotron.storage.tables import utcnow
 from cyclotron.storage.transitions import (
     TaskColumns,
     change_job_state,
@@ -43,7 +45,6 @@ from cyclotron.storage.transitions import (
 log = logging.getLogger(__name__)
 
 MAX_BULK = 1000
-_TERMINAL_NAMES = frozenset(state.value for state in TASK_TERMINAL)
 UNKNOWN_SIMULATION = "Simulation does not exist"
 WORKER_TASK_STATES = {"RUNNING", "COMPLETED", "FAILED"}
 WORKER_JOB_STATES = {"RUNNING", "MERGING_QUEUED", "MERGING_RUNNING", "COMPLETED", "FAILED"}
@@ -111,15 +112,21 @@ def task_index(value: Any) -> int:
     return value - 1
 
 
-def _apply(session: Session, task: TaskRow, update: Mapping[str, Any]) -> str | None:
-    """Apply one task's update (§4.2); None when it changed something, else why it was ignored."""
-    number = task.index + 1
+def _apply(
+    session: Session, job_id: str, index: int, task: Row[Any], update: Mapping[str, Any]
+) -> tuple[str | None, TaskState | None]:
+    """Apply one task's update (§4.2) to its row (``repo.reported_task``): None when it
+    changed something, else why it was ignored; and the state the task moved to, if any.
+
+    Every refusal comes before the first write: a refused update changes nothing.
+    """
+    number = index + 1
     state = TaskState(task.state)
     if state in TASK_TERMINAL:
-        return f"Update ignored: task {number} is {state.value}"
+        return f"Update ignored: task {number} is {state.value}", None
     attempt = update.get("attempt")
     if attempt is not None and _count(attempt, "attempt") < task.attempt:
-        return f"Update ignored: attempt {attempt} of task {number} is stale"
+        return f"Update ignored: attempt {attempt} of task {number} is stale", None
     target: TaskState | None = None
     if "task_state" in update:
         wanted = update["task_state"]
@@ -140,33 +147,32 @@ def _apply(session: Session, task: TaskRow, update: Mapping[str, Any]) -> str | 
     if requested is not None and requested != task.requested_primaries:
         log.info("task %s: worker's requested_primaries %r ignored", number, requested)
     now = utcnow()
-    changed = False
+    values: dict[str, Any] = {}
     share = task.requested_primaries or 0
     if simulated is not None and share:
         value = float(min(simulated, share))
         if value > task.progress_done or task.progress_total != share:
-            task.progress_done = max(task.progress_done, value)
-            task.progress_total = float(share)
-            changed = True
+            values["progress_done"] = max(task.progress_done, value)
+            values["progress_total"] = float(share)
     if eta is not None and task.ended_at is None and task.estimated_seconds != eta:
-        task.estimated_seconds = eta
-        changed = True
-    if start is not None and task.started_at is None:
-        task.started_at = start
-        changed = True
+        values["estimated_seconds"] = eta
+    started = task.started_at
+    if start is not None and started is None:
+        values["started_at"] = started = start
     worker_ref = update.get("celery_id")
     if isinstance(worker_ref, str) and task.worker_ref != worker_ref[:255]:
-        task.worker_ref = worker_ref[:255]
-        changed = True
-    session.flush()
+        values["worker_ref"] = worker_ref[:255]
+    if values:
+        values["last_update_at"] = now
+        repo.set_task_columns(session, job_id, index, values)
     if target is not None:
         if target == TaskState.RUNNING:
-            columns: TaskColumns = {"started_at": task.started_at or now}
+            columns: TaskColumns = {"started_at": started or now}
         else:
             ended = end or now
             columns = {
                 "ended_at": ended,
-                "started_at": task.started_at or ended,
+                "started_at": started or ended,
                 "estimated_seconds": None,
             }
             if target == TaskState.COMPLETED:
@@ -174,14 +180,12 @@ def _apply(session: Session, task: TaskRow, update: Mapping[str, Any]) -> str | 
             else:
                 columns["error"] = "reported failed by its worker"
                 columns["error_kind"] = ErrorKind.EXIT
-        if change_task_state(session, task.job_id, task.index, target, **columns):
-            changed = True
-            session.refresh(task)
-    if changed:
-        task.last_update_at = now
-        session.flush()
-        return None
-    return f"Update ignored: nothing new for task {number}"
+        # The move sets the task's last update time too.
+        if change_task_state(session, job_id, index, target, **columns):
+            return None, target
+    if values:
+        return None, None
+    return f"Update ignored: nothing new for task {number}", None
 
 
 def _derive(core: Core, session: Session, job_id: str) -> bool:
@@ -208,35 +212,62 @@ class BulkOutcome:
     rejected: list[dict[str, Any]]
 
 
-def update_tasks(
-    core: Core, job: JobRecord, items: Sequence[tuple[Any, Any]]
-) -> tuple[BulkOutcome, list[str]]:
+Updates = Sequence[tuple[Any, Any]]  # (task_id, update_dict) pairs
+
+
+def update_tasks(core: Core, job: JobRecord, items: Updates) -> tuple[BulkOutcome, list[str]]:
     """Apply ``(task_id, update_dict)`` pairs in order in one transaction (§4.2, §4.3)."""
+    return _updated_tasks(core, lambda _session: (job, items))
+
+
+def reported_updates(
+    core: Core, simulation_id: str, key: str, updates: Callable[[], Updates]
+) -> tuple[BulkOutcome, list[str]]:
+    """As ``update_tasks``, for a worker's report: the job its simulation id names, its key
+    checked (404, then 403), then the updates ``updates()`` gives (what it raises is the
+    answer), all in the updates' own transaction."""
+
+    def named(session: Session) -> tuple[JobRecord, Updates]:
+        try:
+            job = updated_simulation_in(core, session, simulation_id, key)
+        except NotFound as exc:
+            raise NotFound(UNKNOWN_SIMULATION) from exc
+        return job, updates()
+
+    return _updated_tasks(core, named)
+
+
+def _updated_tasks(
+    core: Core, named: Callable[[Session], tuple[JobRecord, Updates]]
+) -> tuple[BulkOutcome, list[str]]:
     applied, ignored, rejected, messages = 0, 0, [], []
-    merge = ended = False
+    merge = ended = moved = False
     with core.db.transaction() as session:
+        job, items = named(session)
         repo.lock_job_tasks(session, job.id)
         for raw_id, update in items:
             try:
                 index = task_index(raw_id)
                 if not isinstance(update, Mapping):
                     raise InputError("update_dict must be an object")
-                task = repo.find_task(session, job.id, index)
+                task = repo.reported_task(session, job.id, index)
                 if task is None:
                     raise NotFound(f"Task {raw_id} does not exist")
-                with session.begin_nested():
-                    why = _apply(session, task, update)
+                why, moved_to = _apply(session, job.id, index, task, update)
             except (InputError, NotFound) as exc:
                 rejected.append({"task_id": raw_id, "message": exc.message})
                 messages.append(exc.message)
                 continue
             if why is None:
                 applied += 1
-                ended = ended or task.state in _TERMINAL_NAMES
+                moved = moved or moved_to is not None
+                ended = ended or moved_to in TASK_TERMINAL
             else:
                 ignored += 1
                 messages.append(why)
-        if applied:
+        # A RUNNING job's state follows from its tasks' states: while none moved, it stands
+        # (the task updated is not ended, so not all of them are).
+        if applied and (moved or job.state != JobState.RUNNING):
             merge = _derive(core, session, job.id)
     if merge:
         merge_job(core, job.id)

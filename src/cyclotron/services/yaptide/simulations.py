@@ -9,7 +9,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,10 +21,12 @@ from cyclotron.domain.records import JobRecord
 from cyclotron.domain.states import JOB_TERMINAL, JobState
 from cyclotron.errors import (
     Forbidden,
+    InputError,
     NotFound,
 )
+from cyclotron.services.access.accounts import Accounts
+from cyclotron.services.access.tokens import TokenClaims
 from cyclotron.services.core import Core
-from cyclotron.services.jobs.queries import summarised
 from cyclotron.signing import SigningKeys
 from cyclotron.storage import jobs as repo
 from cyclotron.storage import listing
@@ -40,6 +42,21 @@ PROJECT_DOCUMENT = "project.json"
 MAX_TITLE = 512
 NOT_FOUND = "Job with provided ID does not exist"
 NOT_YOURS = "Job with provided ID does not belong to the user"
+MISSING_ID = "Missing job_id"
+MARKED_FROM = 100  # a job of this many tasks is read with its tasks' mark
+
+
+@dataclass(frozen=True)
+class Login:
+    """A request's login, its token verified: whether it still stands is read in the
+    transaction of what the request asks for (a poll reads both in one)."""
+
+    accounts: Accounts
+    claims: TokenClaims
+
+    def owner_id(self, session: Session) -> int:
+        """The login's owner id; 401 when the login no longer stands."""
+        return self.accounts.user_of_login_in(session, self.claims).owner_id
 
 
 SLURM = "slurm"
@@ -107,13 +124,13 @@ def check_update_key(core: Core, job: JobRecord, stored_digest: str | None, key:
         raise Forbidden("Invalid update key")
 
 
-def updated_simulation(core: Core, simulation_id: str, key: str) -> JobRecord:
-    """The job a worker's report names, without its tasks, once ``key`` is checked: one read
-    (a worker of a 1,000-task job reports each task's progress). 404 unknown, 403 wrong key."""
+def updated_simulation_in(core: Core, session: Session, simulation_id: str, key: str) -> JobRecord:
+    """The job a worker's report names, without its tasks, once ``key`` is checked, read in
+    the caller's transaction (the update's own: a worker of a 1,000-task job reports each
+    task's progress). 404 unknown, 403 wrong key."""
     if "\x00" in simulation_id:
         raise NotFound(NOT_FOUND)
-    with core.db.transaction(write=False) as session:
-        row = repo.job_by_yaptide_id(session, simulation_id)
+    row = repo.job_by_yaptide_id(session, simulation_id)
     if row is None:
         raise NotFound(NOT_FOUND)
     job = repo.job_record(row)
@@ -145,26 +162,82 @@ def read_input_files(core: Core, job: JobRecord) -> dict[str, str]:
     }
 
 
+def check_login(core: Core, login: Login) -> None:
+    """401 unless the login still stands."""
+    with core.db.transaction(write=False) as session:
+        login.owner_id(session)
+
+
 @dataclass(frozen=True)
-class SimulationPage:
-    items: list[JobRecord]
+class StatusRead:
+    """A job, without its tasks, and what its status shows of them (``task_statuses``
+    rows), or none where the caller holds them under ``mark``; ``mark`` (None for a job of
+    few tasks) changes whenever a shown column of a task does."""
+
+    job: JobRecord
+    tasks: Sequence[Sequence[Any]] | None
+    mark: Hashable | None
+
+
+def login_status(
+    core: Core,
+    login: Login,
+    simulation_id: str,
+    held: Callable[[JobRecord, Hashable], bool],
+) -> StatusRead:
+    """The login's owner, then the simulation's status, in one read transaction: 401, then
+    400 for no id, then 404 and 403 as ``find_simulation``. A job of ``MARKED_FROM`` tasks
+    or more comes with its tasks' mark, and with its tasks only where ``held(job, mark)``
+    says False."""
+    with core.db.transaction(write=False) as session:
+        owner_id = login.owner_id(session)
+        if not simulation_id:
+            raise InputError(MISSING_ID)
+        row = _simulation_row(session, simulation_id, owner_id)
+        job = repo.job_record(row)
+        if row.ntasks < MARKED_FROM:
+            return StatusRead(job, repo.task_statuses(session, row.id), None)
+        mark = (row.last_event_seq, listing.task_mark(session, row.id))
+        if held(job, mark):
+            return StatusRead(job, None, mark)
+        return StatusRead(job, repo.task_statuses(session, row.id), mark)
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    """Job rows (columns by name, as ``JobRow``'s) and, by job id, their tasks added up by
+    state name: (tasks, requested primaries, simulated primaries)."""
+
+    rows: list[Any]
+    progress: dict[str, dict[str, tuple[int, int, int]]]
     total: int
 
 
-def list_simulations(
+def login_simulation_page(
     core: Core,
-    owner_id: int,
+    login: Login,
     states: frozenset[JobState] | None,
     order_by_end: bool,
     descending: bool,
     offset: int,
     limit: int,
-) -> SimulationPage:
-    """A user's simulations, ordered as /user/simulations asks (no end time = latest; ties
-    by submission), each with the summary of its tasks."""
+) -> ListedPage:
+    """As ``list_simulations``, for the login's owner (401 first), in one read transaction,
+    as plain rows."""
     wanted = None if states is None else {s.value for s in states}
     with core.db.transaction(write=False) as session:
+        owner_id = login.owner_id(session)
+        if not order_by_end:  # the web UI's order: the page, its progress and total at once
+            rows, sums, total = listing.simulation_page_progress(
+                session, owner_id, wanted, descending, offset, limit
+            )
+            return ListedPage(rows, sums, total)
         rows, total = listing.simulation_page(
             session, owner_id, wanted, order_by_end, descending, offset, limit
         )
-        return SimulationPage(summarised(session, rows), total)
+        progress: dict[str, dict[str, tuple[int, int, int]]] = {row.id: {} for row in rows}
+        for job_id, state, n, requested, simulated in listing.task_progress(
+            session, [row.id for row in rows]
+        ):
+            progress[job_id][state] = (int(n), int(requested or 0), int(simulated or 0))
+        return ListedPage(rows, progress, total)
