@@ -8,14 +8,13 @@ a mark is kept, and a later detail under the same mark reads only the job and it
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import replace
-from threading import Lock
 from typing import Any
 
 from fastapi import FastAPI
 
+from cyclotron.api.marked import MarkedMemo, app_memo
 from cyclotron.api.native.schemas import TaskParts, detail_body, task_parts
 from cyclotron.domain.records import Caller
 from cyclotron.services.core import Core
@@ -23,42 +22,15 @@ from cyclotron.services.jobs.queries import JobRef, get_job_detail
 from cyclotron.services.results.alphafold import alphafold_detail
 from cyclotron.services.results.reads import input_files
 
-KEPT_JOBS = 32  # about 0.3 MB each for 1,000 tasks
 
-
-class TaskPartsMemo:
-    """The tasks' parts of the jobs last asked for, each under the mark it was made for."""
-
-    def __init__(self, size: int = KEPT_JOBS) -> None:
-        self._size = size
-        self._entries: OrderedDict[str, tuple[Hashable, TaskParts]] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, job_id: str, mark: Hashable) -> TaskParts | None:
-        with self._lock:
-            entry = self._entries.get(job_id)
-            if entry is None or entry[0] != mark:
-                return None
-            self._entries.move_to_end(job_id)
-            return entry[1]
-
-    def put(self, job_id: str, mark: Hashable, parts: TaskParts) -> None:
-        with self._lock:
-            self._entries[job_id] = (mark, parts)
-            self._entries.move_to_end(job_id)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
-def task_parts_memo(app: FastAPI) -> TaskPartsMemo:
+def task_parts_memo(app: FastAPI) -> MarkedMemo[TaskParts]:
     """The app's memo (one per app: a job's executor is its service's in that app's core)."""
-    memo = getattr(app.state, "native_task_parts", None)
-    if not isinstance(memo, TaskPartsMemo):
-        memo = app.state.native_task_parts = TaskPartsMemo()
-    return memo
+    return app_memo(app, "native_task_parts", MarkedMemo[TaskParts])
 
 
-def job_detail(core: Core, caller: Caller, ref: JobRef, memo: TaskPartsMemo) -> dict[str, Any]:
+def job_detail(
+    core: Core, caller: Caller, ref: JobRef, memo: MarkedMemo[TaskParts]
+) -> dict[str, Any]:
     """JobDetailPublic's fields, the tasks' part from the memo when it still holds."""
     kept: list[TaskParts] = []
 

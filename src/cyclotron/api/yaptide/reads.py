@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import gzip
 import math
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from threading import Lock
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from cyclotron.api.yaptide import http
+from cyclotron.api.marked import MarkedMemo, app_memo
+from cyclotron.api.yaptide import http, shapes
 from cyclotron.api.yaptide.auth import ACCESS, NO_TOKEN, Sessions
 from cyclotron.api.yaptide.errors import YaptideReadRoute
 from cyclotron.api.yaptide.shapes import job_status
@@ -36,7 +35,6 @@ from cyclotron.services.yaptide.simulations import (
 )
 
 T = TypeVar("T")
-KEPT_STATUSES = 32  # about 0.25 MB each for 1,000 tasks
 MAX_PAGE_SIZE = 100
 ORDER_BY = {"start_time": False, "end_time": True}
 ORDER_TYPE = {"descend": True, "ascend": False}
@@ -97,36 +95,10 @@ class _Encoded:
         self.zipped: bytes | None = None
 
 
-class StatusMemo:
-    """The encoded statuses of the many-task jobs last polled, each under its key: the job's
-    tasks' mark with every job field the body shows."""
-
-    def __init__(self, size: int = KEPT_STATUSES) -> None:
-        self._size = size
-        self._entries: OrderedDict[str, tuple[Hashable, _Encoded]] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, job_id: str, key: Hashable) -> _Encoded | None:
-        with self._lock:
-            entry = self._entries.get(job_id)
-            if entry is None or entry[0] != key:
-                return None
-            self._entries.move_to_end(job_id)
-            return entry[1]
-
-    def put(self, job_id: str, key: Hashable, encoded: _Encoded) -> None:
-        with self._lock:
-            self._entries[job_id] = (key, encoded)
-            self._entries.move_to_end(job_id)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
-def status_memo(app: FastAPI) -> StatusMemo:
-    memo = getattr(app.state, "yaptide_statuses", None)
-    if not isinstance(memo, StatusMemo):
-        memo = app.state.yaptide_statuses = StatusMemo()
-    return memo
+def status_memo(app: FastAPI) -> MarkedMemo[_Encoded]:
+    """The encoded statuses of the many-task jobs last polled, each under its key: the
+    job's tasks' mark with every job field the body shows."""
+    return app_memo(app, "yaptide_statuses", MarkedMemo[_Encoded])
 
 
 def _login(request: Request) -> Login:
@@ -232,18 +204,12 @@ def _page_query(request: Request) -> tuple[frozenset[JobState] | None, bool, boo
 
 
 def _progress(job_state: str, sums: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
-    counts = {state: sums.get(state.value, (0, 0, 0))[0] for state in TaskState}
-    return {
-        "job_state": job_state,
-        "requested_primaries": sum(s[1] for s in sums.values()),
-        "simulated_primaries": sum(s[2] for s in sums.values()),
-        "tasks_total": sum(counts.values()),
-        "tasks_pending": counts[TaskState.PENDING],
-        "tasks_running": counts[TaskState.RUNNING],
-        "tasks_completed": counts[TaskState.COMPLETED],
-        "tasks_failed": counts[TaskState.FAILED],
-        "tasks_canceled": counts[TaskState.CANCELED],
-    }
+    return shapes.progress_body(
+        job_state,
+        {state: sums.get(state.value, (0, 0, 0))[0] for state in TaskState},
+        sum(s[1] for s in sums.values()),
+        sum(s[2] for s in sums.values()),
+    )
 
 
 def _list_item(row: Any, sums: dict[str, tuple[int, int, int]], server: str) -> dict[str, Any]:

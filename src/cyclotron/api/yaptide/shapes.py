@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cyclotron.api.yaptide.http import http_date
@@ -71,11 +71,22 @@ def submission_answer(batch: bool) -> Callable[[JobRecord, bool], Answer]:
 
 def progress(job: JobRecord) -> dict[str, Any]:
     tallies = [job.task_summary.tally(state) for state in TaskState]
-    counts = {state: tally.count for state, tally in zip(TaskState, tallies, strict=True)}
+    return progress_body(
+        job.state.value,
+        {state: tally.count for state, tally in zip(TaskState, tallies, strict=True)},
+        sum(t.requested_primaries for t in tallies),
+        sum(t.simulated_primaries for t in tallies),
+    )
+
+
+def progress_body(
+    job_state: str, counts: Mapping[TaskState, int], requested: int, simulated: int
+) -> dict[str, Any]:
+    """A list item's ``progress``: the job's tasks counted by state, their primaries summed."""
     return {
-        "job_state": job.state.value,
-        "requested_primaries": sum(t.requested_primaries for t in tallies),
-        "simulated_primaries": sum(t.simulated_primaries for t in tallies),
+        "job_state": job_state,
+        "requested_primaries": requested,
+        "simulated_primaries": simulated,
         "tasks_total": sum(counts.values()),
         "tasks_pending": counts[TaskState.PENDING],
         "tasks_running": counts[TaskState.RUNNING],
