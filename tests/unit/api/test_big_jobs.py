@@ -3,16 +3,14 @@ the YAPTIDE status every task, and each list's summary of the job says what its 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
+from support.inprocess import AppClient, app_client
 
-from cyclotron.api.app import create_app
 from cyclotron.api.native.schemas import JobDetailPublic, JobsPublic
 from cyclotron.domain.records import account_owner
 from cyclotron.domain.states import JobStage, JobState, TaskState
@@ -24,34 +22,14 @@ NTASKS = 1000
 PASSWORD = "big-jobs-password"
 
 
-class Client:
-    """The app in this process, asked over ASGI as a browser would, cookies kept."""
-
-    def __init__(self, core: Core) -> None:
-        transport = httpx.ASGITransport(app=create_app(core, run_background=False))
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        self.loop = asyncio.new_event_loop()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.loop.run_until_complete(self.http.request(method, path, **kwargs))
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.http.aclose())
-        self.loop.close()
+@pytest.fixture
+def client(core: Core) -> Iterator[AppClient]:
+    with app_client(core) as client:
+        yield client
 
 
 @pytest.fixture
-def client(core: Core) -> Iterator[Client]:
-    app_client = Client(core)
-    yield app_client
-    app_client.close()
-
-
-@pytest.fixture
-def big_job(core: Core, add_job: AddJob, client: Client) -> str:
+def big_job(core: Core, add_job: AddJob, client: AppClient) -> str:
     """A running YAPTIDE simulation of 1,000 tasks of the account ``alice``: 600 completed,
     390 running at various points, 10 failed."""
     who = {"username": "alice", "password": PASSWORD}
@@ -93,7 +71,7 @@ def big_job(core: Core, add_job: AddJob, client: Client) -> str:
     return job_id
 
 
-def test_native_detail_lists_every_task(client: Client, big_job: str) -> None:
+def test_native_detail_lists_every_task(client: AppClient, big_job: str) -> None:
     answer = client.get(f"/api/jobs/{big_job}")
     assert answer.status_code == 200
     detail = answer.json()
@@ -112,7 +90,7 @@ def test_native_detail_lists_every_task(client: Client, big_job: str) -> None:
     assert all(t["started_at"].endswith("Z") for t in detail["tasks"])
 
 
-def test_yaptide_status_is_complete(client: Client, big_job: str) -> None:
+def test_yaptide_status_is_complete(client: AppClient, big_job: str) -> None:
     answer = client.get("/jobs/direct", params={"job_id": "20260101-000000-big"})
     assert answer.status_code == 200
     body = answer.json()
@@ -124,7 +102,7 @@ def test_yaptide_status_is_complete(client: Client, big_job: str) -> None:
     assert all("end_time" in t for t in tasks[:600]) and "end_time" not in tasks[700]
 
 
-def test_lists_summarise_what_the_tasks_say(client: Client, big_job: str) -> None:
+def test_lists_summarise_what_the_tasks_say(client: AppClient, big_job: str) -> None:
     """The list shows the same progress and counts as the detail, read without the tasks."""
     detail = client.get(f"/api/jobs/{big_job}").json()
     listed = client.get("/api/jobs").json()

@@ -4,7 +4,6 @@ HTTP-date however often it is asked for."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import formatdate
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from support.inprocess import AppClient, app_client
 
-from cyclotron.api.app import create_app
 from cyclotron.api.yaptide.http import http_date
 from cyclotron.domain.records import account_owner
 from cyclotron.domain.states import JobStage, JobState
@@ -28,33 +27,16 @@ KEY = "k" * 64
 WHO = {"username": "alice", "password": "cheap-reads-password"}
 
 
-class Client:
-    """The app in this process, asked over ASGI, cookies kept."""
-
-    def __init__(self, core: Core) -> None:
-        transport = httpx.ASGITransport(app=create_app(core, run_background=False))
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        self.loop = asyncio.new_event_loop()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.loop.run_until_complete(self.http.request(method, path, **kwargs))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.http.aclose())
-        self.loop.close()
+@pytest.fixture
+def client(core: Core) -> Iterator[AppClient]:
+    with app_client(core) as client:
+        assert client.request("PUT", "/auth/register", json=WHO).status_code == 201
+        assert client.request("POST", "/auth/login", json=WHO).status_code == 202
+        yield client
 
 
 @pytest.fixture
-def client(core: Core) -> Iterator[Client]:
-    app_client = Client(core)
-    assert app_client.request("PUT", "/auth/register", json=WHO).status_code == 201
-    assert app_client.request("POST", "/auth/login", json=WHO).status_code == 202
-    yield app_client
-    app_client.close()
-
-
-@pytest.fixture
-def job(core: Core, add_job: AddJob, client: Client) -> str:
+def job(core: Core, add_job: AddJob, client: AppClient) -> str:
     """A pending 2-task simulation of ``alice`` that a worker reports on with ``KEY``."""
     job_id = add_job(
         owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=2
@@ -71,11 +53,11 @@ def job(core: Core, add_job: AddJob, client: Client) -> str:
     return SIMULATION
 
 
-def status(client: Client, **kwargs: Any) -> httpx.Response:
+def status(client: AppClient, **kwargs: Any) -> httpx.Response:
     return client.request("GET", "/jobs/direct", params={"job_id": SIMULATION}, **kwargs)
 
 
-def test_logout_refuses_a_login_just_seen(client: Client, job: str) -> None:
+def test_logout_refuses_a_login_just_seen(client: AppClient, job: str) -> None:
     access = client.http.cookies["access_token"]
     assert status(client).status_code == 200
     assert client.request("DELETE", "/auth/logout").status_code == 200
@@ -85,7 +67,7 @@ def test_logout_refuses_a_login_just_seen(client: Client, job: str) -> None:
     assert again.json()["status_code"] == 401
 
 
-def test_a_worker_update_shows_in_the_next_poll(client: Client, job: str) -> None:
+def test_a_worker_update_shows_in_the_next_poll(client: AppClient, job: str) -> None:
     before = status(client).json()
     assert before["job_state"] == "PENDING"
     assert before["job_tasks_status"][0]["simulated_primaries"] == 0
@@ -105,7 +87,7 @@ def test_a_worker_update_shows_in_the_next_poll(client: Client, job: str) -> Non
 
 
 def test_a_task_change_shows_at_once_on_a_job_of_many_tasks(
-    core: Core, add_job: AddJob, client: Client
+    core: Core, add_job: AddJob, client: AppClient
 ) -> None:
     job_id = add_job(
         owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=120
@@ -147,7 +129,9 @@ def test_a_task_change_shows_at_once_on_a_job_of_many_tasks(
         assert shown(1) == ("RUNNING", "RUNNING", 10)
 
 
-def test_the_list_shows_progress_and_its_total_past_the_last_page(client: Client, job: str) -> None:
+def test_the_list_shows_progress_and_its_total_past_the_last_page(
+    client: AppClient, job: str
+) -> None:
     body = {
         "simulation_id": SIMULATION,
         "update_key": KEY,
@@ -167,7 +151,7 @@ def test_the_list_shows_progress_and_its_total_past_the_last_page(client: Client
         assert (past["simulations"], past["simulations_count"]) == ([], 1)
 
 
-def test_a_wrong_key_is_refused_before_the_update_is_read(client: Client, job: str) -> None:
+def test_a_wrong_key_is_refused_before_the_update_is_read(client: AppClient, job: str) -> None:
     body = {"simulation_id": SIMULATION, "update_key": "0" * 64, "task_id": 1, "update_dict": 5}
     assert client.request("POST", "/tasks", json=body).status_code == 403
     unknown = dict(body, simulation_id="no-such-simulation")
