@@ -35,11 +35,11 @@ def client(core: Core) -> Iterator[AppClient]:
         yield client
 
 
-@pytest.fixture
-def job(core: Core, add_job: AddJob, client: AppClient) -> str:
-    """A pending 2-task simulation of ``alice`` that a worker reports on with ``KEY``."""
+def simulation(core: Core, add_job: AddJob, ntasks: int) -> str:
+    """A pending simulation of ``alice`` (``SIMULATION``) of ``ntasks`` tasks of 500
+    primaries, that a worker reports on with ``KEY``; its job id."""
     job_id = add_job(
-        owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=2
+        owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=ntasks
     )
     with core.db.transaction() as session:
         session.execute(
@@ -50,6 +50,13 @@ def job(core: Core, add_job: AddJob, client: AppClient) -> str:
         session.execute(
             update(TaskRow).where(TaskRow.job_id == job_id).values(requested_primaries=500)
         )
+    return job_id
+
+
+@pytest.fixture
+def job(core: Core, add_job: AddJob, client: AppClient) -> str:
+    """A pending 2-task simulation of ``alice`` that a worker reports on with ``KEY``."""
+    simulation(core, add_job, 2)
     return SIMULATION
 
 
@@ -89,18 +96,7 @@ def test_a_worker_update_shows_in_the_next_poll(client: AppClient, job: str) -> 
 def test_a_task_change_shows_at_once_on_a_job_of_many_tasks(
     core: Core, add_job: AddJob, client: AppClient
 ) -> None:
-    job_id = add_job(
-        owner_id=account_owner(1), state=JobState.PENDING, stage=JobStage.SUBMITTED, ntasks=120
-    )
-    with core.db.transaction() as session:
-        session.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id)
-            .values(yaptide_id=SIMULATION, update_key_sha256=key_digest(KEY))
-        )
-        session.execute(
-            update(TaskRow).where(TaskRow.job_id == job_id).values(requested_primaries=500)
-        )
+    simulation(core, add_job, 120)
 
     def report(task_id: int, primaries: int) -> None:
         body = {
