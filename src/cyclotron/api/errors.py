@@ -4,7 +4,7 @@ that turns every error of a route into its face's one error shape."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
 from fastapi import Request, Response
@@ -131,3 +131,17 @@ class FaceRoute(APIRoute):
                 return face.answer_error(exc)
 
         return answer
+
+
+class RequestRoute(APIRoute):
+    """A route whose ``async`` endpoint takes the request alone, called as it is: FastAPI has
+    no parameter or dependency to solve (the endpoint reads its query and headers itself).
+    For the reads clients poll, where solving costs more than the read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[[Request], Awaitable[Response]] = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            return await endpoint(request)
+
+        return handler

@@ -35,6 +35,13 @@ class MarkedMemo(Generic[T]):
             self._entries.move_to_end(job_id)
             return entry[1]
 
+    def latest(self, job_id: str) -> T | None:
+        """The parts last made for the job, under whatever mark: a maker may reuse what of
+        them still holds."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            return None if entry is None else entry[1]
+
     def put(self, job_id: str, mark: Hashable, parts: T) -> None:
         with self._lock:
             self._entries[job_id] = (mark, parts)

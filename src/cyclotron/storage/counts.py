@@ -15,9 +15,10 @@ from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, tuple_
+from sqlalchemy import Select, bindparam, delete, func, insert, literal, select, tuple_
 from sqlalchemy.orm import Session
 
+from cyclotron.storage.prepared import Prepared
 from cyclotron.storage.tables import JobCountRow
 
 _KEY = (JobCountRow.owner_id, JobCountRow.service, JobCountRow.state, JobCountRow.yaptide)
@@ -34,9 +35,14 @@ def count(
 ) -> int:
     """How many jobs match: by owner, service, states and face (None: any)."""
     wanted = None if states is None else tuple(sorted(states))
-    stmt = _count_statement(owner_id is not None, service is not None, wanted, yaptide)
-    params = {"owner": owner_id, "service": service}
-    return int(session.connection().execute(stmt, params).scalar() or 0)
+    prepared = _prepared_count(owner_id is not None, service is not None, wanted, yaptide)
+    params: dict[str, Any] = {}
+    if owner_id is not None:
+        params["owner"] = owner_id
+    if service is not None:
+        params["service"] = service
+    (total,) = prepared.rows(session, params)[0]
+    return int(total or 0)
 
 
 def count_statement(
@@ -46,6 +52,14 @@ def count_statement(
     beside other things."""
     wanted = None if states is None else tuple(sorted(states))
     return _count_statement(owner, False, wanted, yaptide)
+
+
+@lru_cache(maxsize=1024)
+def _prepared_count(
+    owner: bool, service: bool, states: tuple[str, ...] | None, yaptide: bool | None
+) -> Prepared:
+    """``count`` is run for every page of every list: on the driver's cursor."""
+    return Prepared(_count_statement(owner, service, states, yaptide))
 
 
 @lru_cache(maxsize=1024)
@@ -59,7 +73,8 @@ def _count_statement(
     if service:
         stmt = stmt.where(JobCountRow.service == bindparam("service"))
     if states is not None:
-        stmt = stmt.where(JobCountRow.state.in_(states))
+        # One parameter per state, not one expanding list: a prepared statement.
+        stmt = stmt.where(JobCountRow.state.in_([literal(state) for state in states]))
     if yaptide is not None:
         stmt = stmt.where(JobCountRow.yaptide.is_(yaptide))
     return stmt

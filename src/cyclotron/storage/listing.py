@@ -10,24 +10,33 @@ before it (``OFFSET``): a page costs its position, not the table's size.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import datetime
+from functools import lru_cache, reduce
+from itertools import compress, groupby, repeat
+from operator import add, gt, itemgetter, lt, mul, truediv
 from typing import Any
 
+import orjson
 from sqlalchemy import (
+    JSON,
     Boolean,
     ColumnElement,
     Float,
     Select,
+    Text,
+    TypeDecorator,
     and_,
     bindparam,
     case,
     cast,
     func,
     select,
+    type_coerce,
     union_all,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -37,8 +46,9 @@ from sqlalchemy.types import BigInteger
 from cyclotron.domain.records import JobFilter, TaskSummary, TaskTally
 from cyclotron.domain.states import JobState, TaskState
 from cyclotron.storage import counts
+from cyclotron.storage.prepared import Prepared
 from cyclotron.storage.search import name_contains
-from cyclotron.storage.tables import JobRow, TaskRow
+from cyclotron.storage.tables import JobRow, TaskRow, UTCDateTime
 
 ALL_STATES = tuple(s.value for s in JobState)
 
@@ -94,21 +104,65 @@ def _range_statement(shape: _Shape) -> Select[int]:
     return stmt.offset(bindparam("offset")).limit(bindparam("limit"))
 
 
+class _JSONText(TypeDecorator[Any]):
+    """A JSON column read as its text and made a value by orjson: a list marks a job by its
+    row as the driver gives it, and the text is what PostgreSQL holds, not a dict."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else orjson.loads(value)
+
+
+_PAGE_COLUMNS = [
+    type_coerce(cast(column, Text), _JSONText).label(column.key)
+    if isinstance(column.type, JSON)
+    else column
+    for column in JobRow.__table__.c
+]
+
+
 @lru_cache(maxsize=1024)
-def _page_statement(shape: _Shape) -> Select[Any]:
+def _page_statement(shape: _Shape) -> Prepared:
     """The rows of the jobs whose numbers the page's ranges find, in one statement."""
     numbers = _range_statement(shape)
-    return select(*JobRow.__table__.c).where(JobRow.number.in_(numbers))
+    return Prepared(select(*_PAGE_COLUMNS).where(JobRow.number.in_(numbers)))
+
+
+_JOB_KEYS = list(JobRow.__table__.c.keys())
+_ID_AT, _STATE_AT_JOB, _ATTRS_AT = (_JOB_KEYS.index(k) for k in ("id", "state", "attrs"))
+# The listing's order (in the driver's values: SQLite's text times order as SQLite does).
+_ORDER_KEY = itemgetter(_JOB_KEYS.index("created_at"), _JOB_KEYS.index("number"))
+
+
+@dataclass(frozen=True)
+class JobRows:
+    """A page's job rows as the driver gave them, in the listing's order; ``make`` makes
+    one's named tuple (the columns of ``JobRow``, by name)."""
+
+    raw: Sequence[Sequence[Any]]
+    make: Callable[[Sequence[Any]], Any]
+
+    def made(self) -> list[Any]:
+        return [self.make(row) for row in self.raw]
+
+    def ids_and_states(self) -> list[tuple[str, str]]:
+        return [(row[_ID_AT], row[_STATE_AT_JOB]) for row in self.raw]
+
+
+def _ranges_raw(session: Session, shape: _Shape, offset: int, limit: int, **values: Any) -> JobRows:
+    """The job rows of a page: one index range, or one range per state merged."""
+    if shape.states is not None and not shape.states:
+        return JobRows([], tuple)
+    params = {"offset": offset, "limit": limit, "reach": offset + limit, **values}
+    fetched, make = _page_statement(shape).fetch(session, params)
+    ascending = sorted(fetched, key=_ORDER_KEY)
+    return JobRows(ascending[::-1] if shape.descending else ascending, make)
 
 
 def _ranges(session: Session, shape: _Shape, offset: int, limit: int, **values: Any) -> list[Any]:
-    """The job rows of a page: one index range, or one range per state merged."""
-    if shape.states is not None and not shape.states:
-        return []
-    params = {"offset": offset, "limit": limit, "reach": offset + limit, **values}
-    rows = session.connection().execute(_page_statement(shape), params).all()
-    ascending = sorted(rows, key=lambda row: (row.created_at, row.number))
-    return ascending[::-1] if shape.descending else ascending
+    return _ranges_raw(session, shape, offset, limit, **values).made()
 
 
 _ROWS = select(*JobRow.__table__.c).where(JobRow.number.in_(bindparam("numbers", expanding=True)))
@@ -125,8 +179,8 @@ def _states(where: JobFilter) -> tuple[str, ...] | None:
     return None if where.states is None else tuple(sorted(s.value for s in where.states))
 
 
-def job_page(session: Session, where: JobFilter, offset: int, limit: int) -> list[Any]:
-    """The page's job rows (columns by name, as ``JobRow``'s), newest first."""
+def job_page(session: Session, where: JobFilter, offset: int, limit: int) -> JobRows:
+    """The page's job rows, newest first."""
     states = _states(where)
     if where.name_contains:
         clauses = name_contains(session, where.name_contains)
@@ -136,14 +190,18 @@ def job_page(session: Session, where: JobFilter, offset: int, limit: int) -> lis
             clauses.append(JobRow.service == where.service)
         if states is not None:
             clauses.append(JobRow.state.in_(states))
-        return _rows(session, _matches_page(session, clauses, offset, limit))
+        return JobRows(_rows(session, _matches_page(session, clauses, offset, limit)), _same)
     if where.service is not None and states is None:
         states = ALL_STATES  # no index leads with the service alone: (service, state) ranges
     shape = _Shape(
         owner=where.owner_id is not None, service=where.service is not None, states=states
     )
     values = {"owner": where.owner_id, "service": where.service}
-    return _ranges(session, shape, offset, limit, **values)
+    return _ranges_raw(session, shape, offset, limit, **values)
+
+
+def _same(row: Sequence[Any]) -> Any:
+    return row
 
 
 def _matches_page(
@@ -274,38 +332,70 @@ def _summary_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-_SUMMARIES = (
-    select(TaskRow.job_id, TaskRow.state, *_summary_columns())
-    .where(TaskRow.job_id.in_(bindparam("ids", expanding=True)))
-    .group_by(TaskRow.job_id, TaskRow.state)
-)
-# The stage each job's most recently updated running task reported.
-_STAGES = (
-    select(TaskRow.job_id, TaskRow.stage)
-    .where(
-        TaskRow.job_id.in_(bindparam("ids", expanding=True)),
-        TaskRow.state == TaskState.RUNNING.value,
-        and_(TaskRow.stage.is_not(None), TaskRow.stage != ""),
-    )
-    .order_by(
-        TaskRow.job_id,
-        cast(TaskRow.last_update_at.is_not(None), Boolean).desc(),
-        TaskRow.last_update_at.desc(),
-        TaskRow.index.desc(),
-    )
-)
+def _ids(count: int) -> ColumnElement[bool]:
+    """``job_id IN (:id0, …)`` for ``count`` ids: one prepared statement per page length,
+    where an expanding parameter would make the SQL again at each run."""
+    return TaskRow.job_id.in_([bindparam(f"id{i}") for i in range(count)])
 
 
-def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[str, TaskSummary]:
+@lru_cache(maxsize=128)
+def _summaries(count: int) -> Prepared:
+    return Prepared(
+        select(TaskRow.job_id, TaskRow.state, *_summary_columns())
+        .where(_ids(count))
+        .group_by(TaskRow.job_id, TaskRow.state)
+    )
+
+
+@lru_cache(maxsize=128)
+def _stages(count: int) -> Prepared:
+    """The stage each job's most recently updated running task reported."""
+    return Prepared(
+        select(TaskRow.job_id, TaskRow.stage)
+        .where(
+            _ids(count),
+            TaskRow.state == TaskState.RUNNING.value,
+            and_(TaskRow.stage.is_not(None), TaskRow.stage != ""),
+        )
+        .order_by(
+            TaskRow.job_id,
+            cast(TaskRow.last_update_at.is_not(None), Boolean).desc(),
+            TaskRow.last_update_at.desc(),
+            TaskRow.index.desc(),
+        )
+    )
+
+
+def _id_values(ids: Sequence[str]) -> dict[str, str]:
+    return {f"id{i}": job_id for i, job_id in enumerate(ids)}
+
+
+# A job's tasks added up by state, as the database gives them: (state, count, progress
+# done, progress total, tasks that report a total, their percents, requested primaries,
+# simulated primaries) per state, and the stage its last updated running task reported.
+SummaryRows = tuple[tuple[tuple[Any, ...], ...], str | None]
+
+
+def summary_rows(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[str, SummaryRows]:
     """For (job id, job state) pairs: each job's tasks added up by state, in the database."""
     ids = [job_id for job_id, _ in jobs]
     if not ids:
         return {}
-    connection = session.connection()
-    tallies: dict[str, dict[TaskState, TaskTally]] = {job_id: {} for job_id in ids}
-    for job_id, state, *sums in connection.execute(_SUMMARIES, {"ids": ids}):
-        n, done, total, with_total, percent, requested, simulated = sums
-        tallies[job_id][TaskState(state)] = TaskTally(
+    sums: dict[str, list[tuple[Any, ...]]] = {job_id: [] for job_id in ids}
+    for job_id, *by_state in _summaries(len(ids)).rows(session, _id_values(ids)):
+        sums[job_id].append(tuple(by_state))
+    stages: dict[str, str] = {}
+    running = [job_id for job_id, state in jobs if state == JobState.RUNNING.value]
+    if running:
+        for job_id, stage in _stages(len(running)).rows(session, _id_values(running)):
+            stages.setdefault(job_id, stage or "")
+    return {job_id: (tuple(sums[job_id]), stages.get(job_id)) for job_id in ids}
+
+
+def summary_of(rows: SummaryRows) -> TaskSummary:
+    by_state, stage = rows
+    tallies = {
+        _TASK_STATES[state]: TaskTally(
             int(n),
             float(done or 0),
             float(total or 0),
@@ -314,12 +404,26 @@ def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[st
             int(requested or 0),
             int(simulated or 0),
         )
-    stages: dict[str, str] = {}
-    running = [job_id for job_id, state in jobs if state == JobState.RUNNING.value]
-    if running:
-        for job_id, stage in connection.execute(_STAGES, {"ids": running}):
-            stages.setdefault(job_id, stage or "")
-    return {job_id: TaskSummary(tallies[job_id], stages.get(job_id)) for job_id in ids}
+        for state, n, done, total, with_total, percent, requested, simulated in by_state
+    }
+    return TaskSummary(tallies, stage)
+
+
+_TASK_STATES = {state.value: state for state in TaskState}
+
+
+def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[str, TaskSummary]:
+    """For (job id, job state) pairs: each job's tasks added up by state, in the database."""
+    return {job_id: summary_of(rows) for job_id, rows in summary_rows(session, jobs).items()}
+
+
+def row_mark(row: Sequence[Any], summary: SummaryRows) -> Hashable:
+    """What changes whenever a job's list entry may: every column of its row as the driver
+    gave it (JSON as text) and the sums of its tasks."""
+    attrs = row[_ATTRS_AT]
+    if not isinstance(attrs, dict):
+        return (tuple(row), summary)
+    return (*row[:_ATTRS_AT], orjson.dumps(attrs), *row[_ATTRS_AT + 1 :], summary)
 
 
 _PROGRESS = (
@@ -339,10 +443,10 @@ def task_progress(session: Session, ids: Sequence[str]) -> Sequence[Sequence[Any
 
 
 @lru_cache(maxsize=256)
-def _listed_statement(shape: _Shape) -> Select[Any]:
+def _listed_statement(shape: _Shape) -> Prepared:
     """A page's job rows (``_page_statement``), each beside its tasks added up by state (a
     row per state, or one of nulls for a job without tasks) and the total of the listing."""
-    page = _page_statement(shape).cte("page")
+    page = _page_statement(shape).statement.cte("page")
     _, _, _, _, _, requested, simulated = _summary_columns()
     progress = (
         select(
@@ -357,14 +461,16 @@ def _listed_statement(shape: _Shape) -> Select[Any]:
         .subquery("progress")
     )
     total = counts.count_statement(owner=True, states=shape.states, yaptide=True)
-    return select(
-        page,
-        progress.c.task_state,
-        progress.c.task_count,
-        progress.c.task_requested,
-        progress.c.task_simulated,
-        total.scalar_subquery().label("listed_total"),
-    ).select_from(page.outerjoin(progress, progress.c.job_id == page.c.id))
+    return Prepared(
+        select(
+            page,
+            progress.c.task_state,
+            progress.c.task_count,
+            progress.c.task_requested,
+            progress.c.task_simulated,
+            total.scalar_subquery().label("listed_total"),
+        ).select_from(page.outerjoin(progress, progress.c.job_id == page.c.id))
+    )
 
 
 def simulation_page_progress(
@@ -382,7 +488,7 @@ def simulation_page_progress(
     if wanted is not None and not wanted:
         return [], {}, 0
     params = {"offset": offset, "limit": limit, "reach": offset + limit, "owner": owner_id}
-    found = session.connection().execute(_listed_statement(shape), params).all()
+    found = _listed_statement(shape).rows(session, params)
     if not found:
         return [], {}, counts.count(session, owner_id=owner_id, states=states, yaptide=True)
     jobs: dict[int, Any] = {}
@@ -405,7 +511,7 @@ def simulation_page_progress(
 # worker's report, the stage its run reports); the one that does not (stored results) sets
 # progress, which the sums see, and ends the job, which bumps its event sequence. The rest
 # catch what a write at the same time could hide.
-_MARK = (
+_MARK = Prepared(
     select(
         TaskRow.state,
         func.count(),
@@ -435,7 +541,7 @@ def task_mark(session: Session, job_id: str) -> tuple[Any, ...]:
     a summary shows does (state, attempt, progress, times, exit code, error, estimate,
     stage): a reader that holds what it made of the tasks under a mark need not read them
     again while the mark stays."""
-    return tuple(tuple(row) for row in session.connection().execute(_MARK, {"job": job_id}))
+    return tuple(map(tuple, _MARK.rows(session, {"job": job_id})))
 
 
 # What a job's detail shows of each task, in this order.
@@ -453,14 +559,107 @@ DETAIL_TASK_COLUMNS = (
     "started_at",
     "ended_at",
 )
-_DETAIL_TASKS = (
-    select(*(TaskRow.__table__.c[name] for name in DETAIL_TASK_COLUMNS))
+
+
+class _at_utc(FunctionElement[datetime]):
+    """A time as its driver reads it fast: PostgreSQL's without its zone (psycopg passes each
+    zoned time through the session's zone, most of a 1,000-task read), SQLite's text as
+    stored; ``UTCDateTime`` makes either the aware time."""
+
+    type = UTCDateTime()
+    name = "at_utc"
+    inherit_cache = True
+
+
+@compiles(_at_utc)
+def _at_utc_default(element: _at_utc, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_at_utc, "postgresql")
+def _at_utc_postgresql(element: _at_utc, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC')"
+
+
+def _read(name: str) -> ColumnElement[Any]:
+    column = TaskRow.__table__.c[name]
+    return _at_utc(column).label(name) if isinstance(column.type, UTCDateTime) else column
+
+
+# After the shown columns, what the job's summary also needs (``task_summary``).
+_DETAIL_TASKS = Prepared(
+    select(*(_read(name) for name in (*DETAIL_TASK_COLUMNS, "stage", "last_update_at")))
     .where(TaskRow.job_id == bindparam("job"))
-    .order_by(TaskRow.index)
+    .order_by(TaskRow.index),
+    binary=True,
 )
 
 
-def task_details(session: Session, job_id: str) -> Sequence[Sequence[Any]]:
-    """What a job's detail shows of each of its tasks, in order: rows of the columns of
-    ``DETAIL_TASK_COLUMNS`` (the state by name). A job may have 1,000 tasks."""
-    return session.connection().execute(_DETAIL_TASKS, {"job": job_id}).all()
+def task_details(
+    session: Session, job_id: str
+) -> tuple[Sequence[Sequence[Any]], Callable[[Sequence[Any]], Sequence[Any]]]:
+    """What a job's detail shows of each of its tasks, in order: the driver's rows, and the
+    function that makes of one the values of ``DETAIL_TASK_COLUMNS`` (the state by name),
+    then of ``stage`` and ``last_update_at``. A job may have 1,000 tasks: equal rows make
+    equal values, so a reader that keeps what it made of a row need not make it again."""
+    return _DETAIL_TASKS.fetch(session, {"job": job_id})
+
+
+_STATE_AT = DETAIL_TASK_COLUMNS.index("state")
+_INDEX, _STAGE, _UPDATED = 0, len(DETAIL_TASK_COLUMNS), len(DETAIL_TASK_COLUMNS) + 1
+_STATE, _DONE, _TOTAL, _REQUESTED = (
+    itemgetter(DETAIL_TASK_COLUMNS.index(name))
+    for name in ("state", "progress_done", "progress_total", "requested_primaries")
+)
+_LATEST = itemgetter(0, 1, 2)
+_COMPLETED, _RUNNING = TaskState.COMPLETED.value, TaskState.RUNNING.value
+
+
+def task_summary(rows: Sequence[Sequence[Any]], running: bool) -> TaskSummary:
+    """The summary of a job's tasks from the rows of ``task_details``, added up as
+    ``task_summaries`` adds them in the database (``_summary_columns``, ``_stages``). A job
+    may have 1,000 tasks: each sum is a builtin's loop. Sums of floats go plainly in the
+    tasks' order (``reduce``: Python 3.12's ``sum`` compensates), as SQLite adds them;
+    PostgreSQL adds in its rows' order, which may differ in the last digits."""
+    tallies: dict[TaskState, TaskTally] = {}
+    for state, grouped in groupby(sorted(rows, key=_STATE), _STATE):
+        tasks = list(grouped)
+        done = list(map(_DONE, tasks))
+        total = list(map(_TOTAL, tasks))
+        requested = [r or 0 for r in map(_REQUESTED, tasks)]
+        reports = list(map(lt, repeat(0.0), total))
+        done_r, total_r = list(compress(done, reports)), list(compress(total, reports))
+        hundreds = map(truediv, map(mul, repeat(100.0), done_r), total_r)
+        percents = [100.0 if p > 100.0 else p for p in hundreds]
+        if state == _COMPLETED:
+            # Its share, or the primaries it counted past a share it reported as its total.
+            beyond = compress(zip(done, total, requested, strict=True), map(gt, done, requested))
+            simulated = sum(requested) + sum(int(d) - r for d, t, r in beyond if r > 0 and t == r)
+        else:
+            simulated = sum(
+                [
+                    int((1.0 if f > 1.0 else 0.0 if f < 0.0 else f) * r)
+                    for f, r in zip(
+                        map(truediv, done_r, total_r), compress(requested, reports), strict=True
+                    )
+                ]
+            )
+        tallies[_TASK_STATES[state]] = TaskTally(
+            len(tasks),
+            float(reduce(add, done, 0)),
+            float(reduce(add, total, 0)),
+            len(total_r),
+            float(reduce(add, percents, 0)),
+            sum(requested),
+            simulated,
+        )
+    stage = None
+    if running:
+        staged = [
+            (row[_UPDATED] is not None, row[_UPDATED] or "", row[_INDEX], row[_STAGE])
+            for row in rows
+            if row[_STAGE] and row[_STATE_AT] == _RUNNING
+        ]
+        if staged:
+            stage = max(staged, key=_LATEST)[3]
+    return TaskSummary(tallies, stage)

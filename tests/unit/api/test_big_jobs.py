@@ -119,3 +119,32 @@ def test_lists_summarise_what_the_tasks_say(client: AppClient, big_job: str) -> 
     status = client.get("/jobs/direct", params={"job_id": "20260101-000000-big"}).json()
     tasks = status["job_tasks_status"]
     assert progress["simulated_primaries"] == sum(t["simulated_primaries"] for t in tasks)
+
+
+def test_list_follows_its_tasks_and_its_job(core: Core, client: AppClient, big_job: str) -> None:
+    """A job's list entry is kept between pages while nothing it shows changes: a task's
+    progress, or the job's own state, shows on the next page."""
+
+    def item() -> dict[str, Any]:
+        (found,) = [job for job in client.get("/api/jobs").json()["jobs"] if job["id"] == big_job]
+        return found
+
+    before = item()
+    assert item() == before
+    with core.db.transaction() as session:  # as a running task's report writes it
+        session.execute(
+            update(TaskRow)
+            .where(TaskRow.job_id == big_job, TaskRow.index == 600)
+            .values(progress_done=100.0, last_update_at=utcnow())
+        )
+    moved = item()
+    assert moved["percent"] > before["percent"]
+    assert moved["percent"] == client.get(f"/api/jobs/{big_job}").json()["percent"]
+    with core.db.transaction() as session:
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id == big_job)
+            .values(state=JobState.FAILED.value, error="stopped by a test")
+        )
+    failed = item()
+    assert (failed["status"], failed["error_message"]) == ("failed", "stopped by a test")

@@ -109,7 +109,7 @@ def scanned(session: Any, where: JobFilter, offset: int, limit: int) -> tuple[li
 
 
 def indexed(session: Any, where: JobFilter, offset: int, limit: int) -> tuple[list[int], int]:
-    rows = listing.job_page(session, where, offset, limit)
+    rows = listing.job_page(session, where, offset, limit).made()
     return [r.number for r in rows], listing.job_total(session, where)
 
 
@@ -145,7 +145,7 @@ def test_search_finds_what_a_scan_finds(filled: Database, term: str) -> None:
 
 def test_search_sees_renamed_and_deleted_jobs(filled: Database) -> None:
     with filled.transaction() as session:
-        number = listing.job_page(session, JobFilter(name_contains="SOBP"), 0, 1)[0].number
+        number = listing.job_page(session, JobFilter(name_contains="SOBP"), 0, 1).made()[0].number
         session.execute(update(JobRow).where(JobRow.number == number).values(name="renamed"))
     with filled.transaction(write=False) as session:
         found = indexed(session, JobFilter(name_contains="renamed"), 0, 10)
@@ -346,7 +346,62 @@ def test_the_migration_indexes_jobs_already_stored(db_url: str, tmp_path: Path) 
             assert listing.job_total(session, JobFilter()) == 3
             assert listing.job_total(session, JobFilter(owner_id=1)) == 2
             where = JobFilter(name_contains="pencil")
-            assert len(listing.job_page(session, where, 0, 10)) == 2
+            assert len(listing.job_page(session, where, 0, 10).raw) == 2
             assert listing.job_total(session, where) == 2
     finally:
         db.dispose()
+
+
+def test_a_detail_adds_up_its_tasks_as_the_list_does(database: Database) -> None:
+    """A detail adds up the tasks it read (``task_summary``) to what a list reads from the
+    database (``task_summaries``): counts, primaries, progress, the latest running stage."""
+    job_id = uuid.uuid4().hex
+    now = utcnow()
+    with database.transaction() as session:
+        repo.add_job(
+            session,
+            JobRow(
+                id=job_id,
+                owner_id=1,
+                service="example",
+                name="big",
+                state=JobState.RUNNING.value,
+                stage="running",
+                priority=0,
+                ntasks=12,
+                created_at=now,
+            ),
+            12,
+            primaries=[1000, 1000, 999, 999, 999, 1000, 1000, 999, 999, 1000, 0, 1000],
+        )
+        states = [TaskState.COMPLETED, TaskState.RUNNING, TaskState.RUNNING, TaskState.FAILED]
+        for index in range(12):
+            session.execute(
+                update(TaskRow)
+                .where(TaskRow.job_id == job_id, TaskRow.index == index)
+                .values(
+                    state=states[index % 4].value,
+                    progress_done=[1008.0, 333.3, 1200.0, 10.0][index % 4] + index / 3,
+                    progress_total=[1000.0, 999.0, 1000.0, 0.0, -1.0][index % 5],
+                    stage=["diffusion", None, "data_pipeline", ""][index % 4],
+                    last_update_at=None if index == 5 else now + timedelta(seconds=index % 3),
+                    requested_primaries=None if index == 3 else TaskRow.requested_primaries,
+                )
+            )
+    with database.transaction(write=False) as session:
+        summary = listing.task_summaries(session, [(job_id, JobState.RUNNING.value)])[job_id]
+        rows, _ = listing.task_details(session, job_id)
+    added = listing.task_summary(rows, running=True)
+    assert added.stage == summary.stage == "data_pipeline"
+    assert added.tallies.keys() == summary.tallies.keys()
+    for state, tally in summary.tallies.items():
+        got = added.tallies[state]
+        assert (got.count, got.with_total, got.requested_primaries, got.simulated_primaries) == (
+            tally.count,
+            tally.with_total,
+            tally.requested_primaries,
+            tally.simulated_primaries,
+        )
+        for name in ("progress_done", "progress_total", "percent"):
+            assert getattr(got, name) == pytest.approx(getattr(tally, name), rel=1e-12)
+    assert listing.task_summary(rows, running=False).stage is None

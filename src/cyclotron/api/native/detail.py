@@ -4,6 +4,8 @@ A detail shows every task (spec/native.md §5), and a job may have 1,000: readin
 encoding them is most of the answer's cost. A job of many tasks is read with a mark that
 changes whenever a task's shown columns do (storage/listing.py); the tasks' part made under
 a mark is kept, and a later detail under the same mark reads only the job and its summary.
+Under another mark the tasks are read again, and only those whose rows changed are encoded
+again.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ def job_detail(
     record = found.job
     if found.tasks is not None:
         executor = core.catalog.get(record.service).settings.executor
-        parts = task_parts(found.tasks, record.task_summary, executor)
-        if found.tasks_mark is not None:
+        if found.tasks_mark is None:
+            parts = task_parts(found.tasks, found.shown, record.task_summary, executor)
+        else:
+            earlier = memo.latest(record.id)
+            parts = task_parts(found.tasks, found.shown, record.task_summary, executor, earlier)
             memo.put(record.id, found.tasks_mark, parts)
     else:
         parts = kept[0]

@@ -9,7 +9,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cyclotron.api.errors import FaceRoute, InvalidParameter, status_code_for
+from cyclotron.api.errors import FaceRoute, InvalidParameter, RequestRoute, status_code_for
 from cyclotron.errors import CyclotronError, InputError, QueueFull
 
 
@@ -73,3 +73,8 @@ class NativeFaceRoute(FaceRoute):
             }
             return JSONResponse({"detail": [problem]}, 422)
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+class NativeReadRoute(NativeFaceRoute, RequestRoute):
+    """A read clients poll (the job list): an ``async`` endpoint of the request alone, its
+    errors answered as this face's."""

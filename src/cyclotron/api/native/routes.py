@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse, Response
 
 from cyclotron.api.deps import CoreDep, bearer_token
 from cyclotron.api.native.detail import job_detail, task_parts_memo
-from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute
+from cyclotron.api.native.errors import NativeFaceError, NativeFaceRoute, NativeReadRoute
+from cyclotron.api.native.lists import LIST_QUERY, jobs_page
 from cyclotron.api.native.schemas import (
     JobDetailPublic,
     JobsPublic,
@@ -18,17 +19,16 @@ from cyclotron.api.native.schemas import (
     StatusPublic,
     StreamLogPublic,
     error_responses,
-    jobs_body,
     json_answer,
 )
-from cyclotron.api.native.status import STATUS_STATES, job_status, states_for, task_status
-from cyclotron.domain.records import Caller, JobFilter
+from cyclotron.api.native.status import job_status, task_status
+from cyclotron.domain.records import Caller
 from cyclotron.errors import ConflictError, NotFound, TransitionRefused
 from cyclotron.services.access.apikeys import authenticate
 from cyclotron.services.jobs.cancel import cancel_job, termination_in_progress
 from cyclotron.services.jobs.delete import delete_job
 from cyclotron.services.jobs.logs import task_logs
-from cyclotron.services.jobs.queries import JobRef, get_job, list_jobs
+from cyclotron.services.jobs.queries import JobRef, get_job
 
 router = APIRouter(prefix="/api", route_class=NativeFaceRoute, tags=["native"])
 
@@ -61,43 +61,16 @@ async def _path_ref(id: str) -> JobRef:
 RefDep = Annotated[JobRef, Depends(_path_ref)]
 
 
-def _statuses(status: str | None) -> frozenset[str] | None:
-    if status is None:
-        return None
-    words = frozenset(w.strip() for w in status.split(",") if w.strip())
-    unknown = words - STATUS_STATES.keys()
-    if not words or unknown:
-        raise NativeFaceError.invalid(
-            ("query", "status"), f"status must be among {', '.join(STATUS_STATES)}"
-        )
-    return words
-
-
-@router.get(
+router.add_api_route(
     "/jobs",
+    jobs_page,
+    methods=["GET"],
     response_model=JobsPublic,
     summary="List jobs, newest first",
     responses=error_responses(422),
+    openapi_extra={"parameters": LIST_QUERY},
+    route_class_override=NativeReadRoute,
 )
-def jobs(
-    core: CoreDep,
-    caller: CallerDep,
-    status: str | None = None,
-    search: Annotated[str | None, Query(max_length=200)] = None,
-    service: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-    user_id: Annotated[int | None, Query(ge=0)] = None,
-) -> Response:
-    words = _statuses(status)
-    where = JobFilter(
-        owner_id=user_id if caller.admin else None,
-        states=states_for(words) if words is not None else None,
-        service=service,
-        name_contains=search,
-    )
-    found = list_jobs(core, caller, where, offset=(page - 1) * page_size, limit=page_size)
-    return json_answer(jobs_body(found.items, found.total, page, page_size))
 
 
 @router.get(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
-from cyclotron.api.errors import FaceRoute, status_code_for
+from cyclotron.api.errors import FaceRoute, RequestRoute, status_code_for
 from cyclotron.errors import ConflictError, CyclotronError, QueueFull, RateLimited
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -49,19 +47,6 @@ class YaptideRoute(FaceRoute):
         return response
 
 
-class _Called(APIRoute):
-    """A route whose endpoint takes the request alone, called as it is: FastAPI has no
-    parameter or dependency to solve (the endpoint reads its query and cookies itself)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint: Callable[[Request], Awaitable[Response]] = self.endpoint
-
-        async def handler(request: Request) -> Response:
-            return await endpoint(request)
-
-        return handler
-
-
-class YaptideReadRoute(YaptideRoute, _Called):
+class YaptideReadRoute(YaptideRoute, RequestRoute):
     """A poll of the YAPTIDE web UI (a status, the list): an ``async`` endpoint of the
     request alone, its errors answered as the face's."""

@@ -1,8 +1,8 @@
 """The reads the YAPTIDE web UI polls: a simulation's status and the user's list.
 
 Each reads the login and what it shows in one transaction, with no dependency for FastAPI
-to solve: on SQLite in place (a read there never waits on a writer, and costs less than the
-hop to a worker thread), on PostgreSQL in one worker thread. A status of many tasks is
+to solve, in one worker thread (the event loop carries every progress stream, and a read
+may wait for a connection of the pool). A status of many tasks is
 kept, encoded, under its tasks' mark and the job's own fields: a later poll under the same
 ones reads the job row and the mark, not the tasks.
 """

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cyclotron.domain.records import Caller, JobFilter, JobRecord
+from cyclotron.domain.states import JobState
 from cyclotron.errors import NotFound
 from cyclotron.services.core import Core
 from cyclotron.storage import jobs as repo
@@ -48,18 +49,20 @@ def get_job(core: Core, caller: Caller, ref: JobRef, with_tasks: bool = True) ->
 
 @dataclass(frozen=True)
 class JobDetail:
-    """A job and what a detail shows of its tasks: ``tasks``, tuples of the columns named by
-    ``storage.listing.DETAIL_TASK_COLUMNS`` in that order (the state by name), or none when
-    the caller holds what it made of them under ``tasks_mark``.
+    """A job and what a detail shows of its tasks: ``tasks``, one row each, of which
+    ``shown`` makes the values of the columns named by ``storage.listing.DETAIL_TASK_COLUMNS``
+    in that order (the state by name), or none when the caller holds what it made of them
+    under ``tasks_mark``.
 
     ``tasks_mark`` (None for a job of few tasks) changes whenever a task's shown columns do;
-    ``job`` then carries its tasks' summary (read from the table), unless the tasks were not
-    read.
+    ``job`` then carries its tasks' summary, unless the tasks were not read. The rows are
+    then the driver's (``listing.task_details``): equal rows, equal values.
     """
 
     job: JobRecord
     tasks: Sequence[Sequence[Any]] | None
     tasks_mark: Hashable | None = None
+    shown: Callable[[Sequence[Any]], Sequence[Any]] = tuple
 
 
 _SHOWN = attrgetter(*listing.DETAIL_TASK_COLUMNS)
@@ -83,32 +86,46 @@ def get_job_detail(
         mark = (row.last_event_seq, listing.task_mark(session, row.id))
         if held(row.id, mark):
             return JobDetail(repo.job_record(row), None, mark)
-        summary = listing.task_summaries(session, [(row.id, row.state)])[row.id]
-        tasks = listing.task_details(session, row.id)
-        return JobDetail(repo.job_record(row, summary=summary), tasks, mark)
+        tasks, shown = listing.task_details(session, row.id)
+        summary = listing.task_summary(tasks, row.state == JobState.RUNNING)
+        return JobDetail(repo.job_record(row, summary=summary), tasks, mark, shown)
 
 
 @dataclass(frozen=True)
 class JobPage:
-    items: list[JobRecord]
+    ids: list[str]
+    items: list[JobRecord | None]  # None: a job the caller holds under its mark
+    marks: list[Hashable]
     total: int
 
 
 def list_jobs(
-    core: Core, caller: Caller, where: JobFilter, offset: int = 0, limit: int = 20
+    core: Core,
+    caller: Caller,
+    where: JobFilter,
+    offset: int = 0,
+    limit: int = 20,
+    held: Callable[[str, Hashable], bool] | None = None,
 ) -> JobPage:
     """Newest first; a non-admin caller sees only their own jobs, whatever the filter says.
 
-    Each job comes with the summary of its tasks, not the tasks themselves.
+    Each job comes with the summary of its tasks, not the tasks themselves, and with a mark
+    that changes whenever what a list shows of it may: a job for which ``held(id, mark)``
+    says the caller holds what it made of it under that mark comes as None.
     """
     if not caller.admin:
         where = replace(where, owner_id=caller.user_id)
     with core.db.transaction(write=False) as session:
         rows = listing.job_page(session, where, offset, limit)
-        return JobPage(items=summarised(session, rows), total=listing.job_total(session, where))
-
-
-def summarised(session: Session, rows: list[Any]) -> list[JobRecord]:
-    """Records of job rows, each with the summary of its tasks."""
-    summaries = listing.task_summaries(session, [(r.id, r.state) for r in rows])
-    return [repo.job_record(r, summary=summaries[r.id]) for r in rows]
+        jobs = rows.ids_and_states()
+        sums = listing.summary_rows(session, jobs)
+        total = listing.job_total(session, where)
+    ids = [job_id for job_id, _ in jobs]
+    marks = [listing.row_mark(row, sums[job_id]) for row, job_id in zip(rows.raw, ids, strict=True)]
+    items = [
+        None
+        if held is not None and held(job_id, mark)
+        else repo.job_record(rows.make(row), summary=listing.summary_of(sums[job_id]))
+        for row, job_id, mark in zip(rows.raw, ids, marks, strict=True)
+    ]
+    return JobPage(ids, items, marks, total)
