@@ -46,12 +46,16 @@ def count(
 
 
 def count_statement(
-    *, owner: bool, states: Collection[str] | None, yaptide: bool | None
+    *,
+    owner: bool,
+    states: Collection[str] | None,
+    yaptide: bool | None,
+    service: bool = False,
 ) -> Select[Any]:
-    """``count``'s statement, its owner bound as ``owner``: for a query that reads the total
-    beside other things."""
+    """``count``'s statement, its owner bound as ``owner`` and its service as ``service``:
+    for a query that reads the total beside other things."""
     wanted = None if states is None else tuple(sorted(states))
-    return _count_statement(owner, False, wanted, yaptide)
+    return _count_statement(owner, service, wanted, yaptide)
 
 
 @lru_cache(maxsize=1024)

@@ -36,7 +36,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -131,6 +131,7 @@ def _page_statement(shape: _Shape) -> Prepared:
 
 
 _JOB_KEYS = list(JobRow.__table__.c.keys())
+_JOB_COLUMNS = len(_JOB_KEYS)
 _ID_AT, _STATE_AT_JOB, _ATTRS_AT = (_JOB_KEYS.index(k) for k in ("id", "state", "attrs"))
 # The listing's order (in the driver's values: SQLite's text times order as SQLite does).
 _ORDER_KEY = itemgetter(_JOB_KEYS.index("created_at"), _JOB_KEYS.index("number"))
@@ -422,8 +423,8 @@ def row_mark(row: Sequence[Any], summary: SummaryRows) -> Hashable:
     gave it (JSON as text) and the sums of its tasks."""
     attrs = row[_ATTRS_AT]
     if not isinstance(attrs, dict):
-        return (tuple(row), summary)
-    return (*row[:_ATTRS_AT], orjson.dumps(attrs), *row[_ATTRS_AT + 1 :], summary)
+        return (tuple(row[:_JOB_COLUMNS]), summary)
+    return (*row[:_ATTRS_AT], orjson.dumps(attrs), *row[_ATTRS_AT + 1 : _JOB_COLUMNS], summary)
 
 
 _PROGRESS = (
@@ -504,6 +505,103 @@ def simulation_page_progress(
             )
     ascending = sorted(jobs.values(), key=lambda row: (row.created_at, row.number))
     return ascending[::-1] if descending else ascending, progress, int(found[0].listed_total)
+
+
+# -- a page, its tasks' sums and its total in one statement (PostgreSQL) --------------------
+
+_RUNNING_STAGE = (
+    select(TaskRow.stage)
+    .where(
+        TaskRow.state == TaskState.RUNNING.value,
+        and_(TaskRow.stage.is_not(None), TaskRow.stage != ""),
+    )
+    .order_by(
+        cast(TaskRow.last_update_at.is_not(None), Boolean).desc(),
+        TaskRow.last_update_at.desc(),
+        TaskRow.index.desc(),
+    )
+    .limit(1)
+)
+
+
+@lru_cache(maxsize=1024)
+def _list_statement(shape: _Shape, counted: tuple[str, ...] | None) -> Prepared:
+    """A page's job rows in its order, each beside its running stage (``summary_rows``'s),
+    the listing's total (of the jobs in ``counted`` states) and its tasks added up by state:
+    a row per state, or one of nulls for a job without tasks."""
+    page = _page_statement(shape).statement.cte("page")
+    sums = (
+        select(
+            TaskRow.job_id,
+            TaskRow.state.label("task_state"),
+            *(column.label(f"task_sum{i}") for i, column in enumerate(_summary_columns())),
+        )
+        .where(TaskRow.job_id.in_(select(page.c.id)))
+        .group_by(TaskRow.job_id, TaskRow.state)
+        .subquery("sums")
+    )
+    running = page.c.state == JobState.RUNNING.value
+    stage = case((running, _RUNNING_STAGE.where(TaskRow.job_id == page.c.id).scalar_subquery()))
+    total = counts.count_statement(
+        owner=shape.owner, service=shape.service, states=counted, yaptide=None
+    )
+    keys = (page.c.created_at, page.c.number)
+    return Prepared(
+        select(
+            page,
+            stage.label("running_stage"),
+            total.scalar_subquery().label("listed_total"),
+            *(column for column in sums.c if column.name != "job_id"),
+        )
+        .select_from(page.outerjoin(sums, sums.c.job_id == page.c.id))
+        .order_by(*(k.desc() if shape.descending else k.asc() for k in keys))
+    )
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    """A page read in one statement: its jobs' rows as the driver gave them (``rows.make``
+    makes one's named tuple), each job's tasks' sums by id, and the total."""
+
+    rows: JobRows
+    sums: dict[str, SummaryRows]
+    total: int
+
+
+def list_page(
+    connection: Connection, where: JobFilter, offset: int, limit: int
+) -> ListedPage | None:
+    """``job_page``, ``summary_rows`` and ``job_total`` of a list without a search, in one
+    statement (its own snapshot: no transaction needed); None for a search."""
+    if where.name_contains:
+        return None
+    states = counted = _states(where)
+    if where.service is not None and states is None:
+        states = ALL_STATES  # as job_page
+    if states is not None and not states:
+        return ListedPage(JobRows([], tuple), {}, 0)
+    shape = _Shape(
+        owner=where.owner_id is not None, service=where.service is not None, states=states
+    )
+    params: dict[str, Any] = {"offset": offset, "limit": limit, "reach": offset + limit}
+    if where.owner_id is not None:
+        params["owner"] = where.owner_id
+    if where.service is not None:
+        params["service"] = where.service
+    fetched, make = _list_statement(shape, counted).fetch(connection, params)
+    if not fetched:
+        return None  # past the end: the total alone (``job_total``)
+    raw: list[Sequence[Any]] = []
+    sums: dict[str, SummaryRows] = {}
+    for job_id, group in groupby(fetched, key=itemgetter(_ID_AT)):
+        rows = list(group)
+        first = rows[0]
+        by_state = tuple(
+            tuple(row[_JOB_COLUMNS + 2 :]) for row in rows if row[_JOB_COLUMNS + 2] is not None
+        )
+        raw.append(first)  # its job's columns first (``row_mark`` reads only those)
+        sums[job_id] = (by_state, first[_JOB_COLUMNS])
+    return ListedPage(JobRows(raw, make), sums, int(fetched[0][_JOB_COLUMNS + 1]))
 
 
 # What tells that a task a job's detail shows has changed, added up by state: every writer

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import sqltypes
 
@@ -95,17 +95,19 @@ class Prepared:
                 self._converters[dialect.name] = convert
         return convert
 
-    def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
+    def rows(
+        self, session: Session | Connection, params: Mapping[str, Any] | None = None
+    ) -> list[Any]:
         """The statement's rows in the session's transaction, as named tuples."""
         fetched, convert = self.fetch(session, params)
         return list(map(convert, fetched))
 
     def fetch(
-        self, session: Session, params: Mapping[str, Any] | None = None
+        self, session: Session | Connection, params: Mapping[str, Any] | None = None
     ) -> tuple[Sequence[Sequence[Any]], Callable[[Sequence[Any]], Any]]:
         """The driver's rows as they come, and the function that makes the named tuple of
         one: for a reader that keeps what it made of rows that do not change."""
-        connection = session.connection()
+        connection = session.connection() if isinstance(session, Session) else session
         plan = self._plan(connection.dialect)
         values = {**plan.constants, **(params or {})}
         for name, binder in plan.binders.items():

@@ -125,6 +125,41 @@ def filters() -> Iterator[JobFilter]:
         yield JobFilter(owner_id=owner, service=service, states=wanted)
 
 
+def test_one_statement_pages_are_those_of_three(filled: Database) -> None:
+    """``list_page`` (PostgreSQL's list: the page, its sums, stages and total at once) gives
+    what ``job_page``, ``summary_rows`` and ``job_total`` give, past the end included."""
+    with filled.transaction() as session:  # running tasks that report progress and stages
+        running = select(JobRow.id).where(JobRow.state == JobState.RUNNING.value)
+        session.execute(
+            update(TaskRow)
+            .where(TaskRow.job_id.in_(running))
+            .values(
+                state=TaskState.RUNNING.value,
+                stage="diffusion",
+                progress_done=3.0,
+                progress_total=8.0,
+                requested_primaries=80,
+                last_update_at=utcnow(),
+            )
+        )
+    for where in filters():
+        for offset, limit in ((0, 20), (7, 7), (55, 20), (100, 5)):
+            with filled.statement_read() as connection:
+                listed = listing.list_page(connection, where, offset, limit)
+            with filled.transaction(write=False) as session:
+                rows = listing.job_page(session, where, offset, limit)
+                sums = listing.summary_rows(session, rows.ids_and_states())
+                total = listing.job_total(session, where)
+            if listed is None:  # only past the end, where the total is read alone
+                assert not rows.raw, (where, offset)
+                continue
+            assert [r.number for r in listed.rows.made()] == [r.number for r in rows.made()]
+            assert (listed.sums, listed.total) == (sums, total), (where, offset)
+            assert any(stage == "diffusion" for _, stage in listed.sums.values()) or not any(
+                state == JobState.RUNNING.value for _, state in rows.ids_and_states()
+            )
+
+
 def test_pages_and_totals_are_those_of_a_scan(filled: Database) -> None:
     with filled.transaction(write=False) as session:
         for where in filters():
