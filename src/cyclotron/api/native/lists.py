@@ -29,6 +29,9 @@ from cyclotron.services.jobs.queries import list_jobs
 
 MAX_SEARCH = 200
 MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE = 1_000_000_000  # (page - 1) × page_size stays a 64-bit integer
+MAX_USER_ID = 2**63 - 1
 KEPT_ITEMS = 2_000  # an entry is about 0.5 kB
 
 
@@ -57,23 +60,30 @@ LIST_QUERY = [
     _query("status", {"type": "string"}, f"Comma-separated: {', '.join(STATUS_STATES)}"),
     _query("search", {"type": "string", "maxLength": MAX_SEARCH}, "Part of the job's name"),
     _query("service", {"type": "string"}, "Only this service's jobs"),
-    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "The page, from 1"),
+    _query(
+        "page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+        "The page, from 1",
+    ),
     _query(
         "page_size",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20},
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
         "Jobs per page",
     ),
-    _query("user_id", {"type": "integer", "minimum": 0}, "Only this user's jobs (admins)"),
+    _query(
+        "user_id",
+        {"type": "integer", "minimum": 0, "maximum": MAX_USER_ID},
+        "Only this user's jobs (admins)",
+    ),
 ]
 
 
-def _int(
-    request: Request, name: str, default: int | None, low: int, high: int | None = None
-) -> int | None:
-    """A query integer as FastAPI would validate ``Query(ge=low, le=high)``: 422s."""
+def _int(request: Request, name: str, low: int, high: int) -> int | None:
+    """A query integer as FastAPI would validate ``Query(ge=low, le=high)`` (422s), or
+    None when absent. Every bound is one a database's integer holds."""
     raw = request.query_params.get(name)
     if raw is None:
-        return default
+        return None
     try:
         value = int(raw.strip())
     except ValueError:
@@ -84,7 +94,7 @@ def _int(
         raise NativeFaceError.invalid(
             ("query", name), f"Input should be greater than or equal to {low}"
         )
-    if high is not None and value > high:
+    if value > high:
         raise NativeFaceError.invalid(
             ("query", name), f"Input should be less than or equal to {high}"
         )
@@ -101,9 +111,11 @@ def _jobs_page(request: Request) -> Response:
         raise NativeFaceError.invalid(
             ("query", "search"), f"String should have at most {MAX_SEARCH} characters"
         )
-    page = _int(request, "page", 1, 1) or 1
-    page_size = _int(request, "page_size", 20, 1, MAX_PAGE_SIZE) or 20
-    user_id = _int(request, "user_id", None, 0)
+    page = _int(request, "page", 1, MAX_PAGE)
+    page_size = _int(request, "page_size", 1, MAX_PAGE_SIZE)
+    page = 1 if page is None else page
+    page_size = DEFAULT_PAGE_SIZE if page_size is None else page_size
+    user_id = _int(request, "user_id", 0, MAX_USER_ID)
     where = JobFilter(
         owner_id=user_id if caller.admin else None,
         states=states_for(words) if words is not None else None,
