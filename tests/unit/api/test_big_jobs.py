@@ -126,7 +126,8 @@ def test_list_follows_its_tasks_and_its_job(core: Core, client: AppClient, big_j
     progress, or the job's own state, shows on the next page."""
 
     def item() -> dict[str, Any]:
-        (found,) = [job for job in client.get("/api/jobs").json()["jobs"] if job["id"] == big_job]
+        jobs: list[dict[str, Any]] = client.get("/api/jobs").json()["jobs"]
+        (found,) = [job for job in jobs if job["id"] == big_job]
         return found
 
     before = item()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import ColumnElement, func, select, text, update
 
-from cyclotron.domain.records import JobFilter
+from cyclotron.domain.records import JobFilter, TaskSummary
 from cyclotron.domain.states import JobState, TaskState
 from cyclotron.storage import counts, listing
 from cyclotron.storage import jobs as repo
@@ -257,28 +257,45 @@ def test_simulation_pages_in_every_order(filled: Database, by_end: bool, descend
                 assert total == len(everything)
 
 
+def _assert_same_summary(got: TaskSummary, expected: TaskSummary) -> None:
+    """The same stage and tallies; sums of floats to the last digits' rounding."""
+    assert got.stage == expected.stage
+    assert got.tallies.keys() == expected.tallies.keys()
+    for state, tally in expected.tallies.items():
+        mine = got.tallies[state]
+        counted = ("count", "with_total", "requested_primaries", "simulated_primaries")
+        assert [getattr(mine, n) for n in counted] == [getattr(tally, n) for n in counted]
+        for name in ("progress_done", "progress_total", "percent"):
+            assert getattr(mine, name) == pytest.approx(getattr(tally, name), rel=1e-12)
+
+
+def _add_running_job(session: Any, job_id: str, now: datetime, primaries: list[int]) -> None:
+    """A running job of one task per entry of ``primaries``, its requested primaries."""
+    repo.add_job(
+        session,
+        JobRow(
+            id=job_id,
+            owner_id=1,
+            service="example",
+            name="big",
+            state=JobState.RUNNING.value,
+            stage="running",
+            priority=0,
+            ntasks=len(primaries),
+            created_at=now,
+        ),
+        len(primaries),
+        primaries=primaries,
+    )
+
+
 def test_task_summaries_add_up_the_tasks(database: Database) -> None:
     """What a list shows of a job's tasks (counts by state, progress, primaries, the stage of
     the latest running task) equals the summary of the tasks themselves."""
     job_id = uuid.uuid4().hex
     now = utcnow()
     with database.transaction() as session:
-        repo.add_job(
-            session,
-            JobRow(
-                id=job_id,
-                owner_id=1,
-                service="example",
-                name="big",
-                state=JobState.RUNNING.value,
-                stage="running",
-                priority=0,
-                ntasks=7,
-                created_at=now,
-            ),
-            7,
-            primaries=[1000, 1000, 999, 999, 999, 999, 999],
-        )
+        _add_running_job(session, job_id, now, [1000, 1000, 999, 999, 999, 999, 999])
         states = [TaskState.COMPLETED, TaskState.RUNNING, TaskState.RUNNING, TaskState.FAILED]
         for index in range(7):
             session.execute(
@@ -295,19 +312,7 @@ def test_task_summaries_add_up_the_tasks(database: Database) -> None:
     with database.transaction(write=False) as session:
         summary = listing.task_summaries(session, [(job_id, JobState.RUNNING.value)])[job_id]
         tasks = repo.task_records(session, job_id)
-    expected = type(summary).of(tasks)
-    assert summary.stage == expected.stage
-    assert summary.tallies.keys() == expected.tallies.keys()
-    for state, tally in expected.tallies.items():
-        got = summary.tallies[state]
-        assert (got.count, got.with_total, got.requested_primaries, got.simulated_primaries) == (
-            tally.count,
-            tally.with_total,
-            tally.requested_primaries,
-            tally.simulated_primaries,
-        )
-        for name in ("progress_done", "progress_total", "percent"):
-            assert getattr(got, name) == pytest.approx(getattr(tally, name), rel=1e-12)
+    _assert_same_summary(summary, type(summary).of(tasks))
 
 
 def test_completed_tasks_count_the_primaries_they_ran_past_their_share(
@@ -319,22 +324,7 @@ def test_completed_tasks_count_the_primaries_they_ran_past_their_share(
     or in other units, ran its share."""
     job_id = uuid.uuid4().hex
     with database.transaction() as session:
-        repo.add_job(
-            session,
-            JobRow(
-                id=job_id,
-                owner_id=1,
-                service="example",
-                name="batches",
-                state=JobState.RUNNING.value,
-                stage="running",
-                priority=0,
-                ntasks=4,
-                created_at=utcnow(),
-            ),
-            4,
-            primaries=[1000, 1000, 1000, 1000],
-        )
+        _add_running_job(session, job_id, utcnow(), [1000, 1000, 1000, 1000])
         # (done, total): past the share, short of it, percent, and running past it.
         progress = [(1008.0, 1000.0), (980.0, 1000.0), (100.0, 100.0), (1008.0, 1000.0)]
         for index, (done, total) in enumerate(progress):
@@ -393,21 +383,8 @@ def test_a_detail_adds_up_its_tasks_as_the_list_does(database: Database) -> None
     job_id = uuid.uuid4().hex
     now = utcnow()
     with database.transaction() as session:
-        repo.add_job(
-            session,
-            JobRow(
-                id=job_id,
-                owner_id=1,
-                service="example",
-                name="big",
-                state=JobState.RUNNING.value,
-                stage="running",
-                priority=0,
-                ntasks=12,
-                created_at=now,
-            ),
-            12,
-            primaries=[1000, 1000, 999, 999, 999, 1000, 1000, 999, 999, 1000, 0, 1000],
+        _add_running_job(
+            session, job_id, now, [1000, 1000, 999, 999, 999, 1000, 1000, 999, 999, 1000, 0, 1000]
         )
         states = [TaskState.COMPLETED, TaskState.RUNNING, TaskState.RUNNING, TaskState.FAILED]
         for index in range(12):
@@ -427,16 +404,6 @@ def test_a_detail_adds_up_its_tasks_as_the_list_does(database: Database) -> None
         summary = listing.task_summaries(session, [(job_id, JobState.RUNNING.value)])[job_id]
         rows, _ = listing.task_details(session, job_id)
     added = listing.task_summary(rows, running=True)
-    assert added.stage == summary.stage == "data_pipeline"
-    assert added.tallies.keys() == summary.tallies.keys()
-    for state, tally in summary.tallies.items():
-        got = added.tallies[state]
-        assert (got.count, got.with_total, got.requested_primaries, got.simulated_primaries) == (
-            tally.count,
-            tally.with_total,
-            tally.requested_primaries,
-            tally.simulated_primaries,
-        )
-        for name in ("progress_done", "progress_total", "percent"):
-            assert getattr(got, name) == pytest.approx(getattr(tally, name), rel=1e-12)
+    assert summary.stage == "data_pipeline"
+    _assert_same_summary(added, summary)
     assert listing.task_summary(rows, running=False).stage is None
