@@ -145,8 +145,16 @@ class JobRows:
     raw: Sequence[Sequence[Any]]
     make: Callable[[Sequence[Any]], Any]
 
+    @classmethod
+    def of(cls, rows: Sequence[Any]) -> JobRows:
+        """Rows already made (SQLAlchemy's)."""
+        return cls(rows, _same)
+
     def made(self) -> list[Any]:
         return [self.make(row) for row in self.raw]
+
+    def ids(self) -> list[str]:
+        return [row[_ID_AT] for row in self.raw]
 
     def ids_and_states(self) -> list[tuple[str, str]]:
         return [(row[_ID_AT], row[_STATE_AT_JOB]) for row in self.raw]
@@ -191,7 +199,7 @@ def job_page(session: Session, where: JobFilter, offset: int, limit: int) -> Job
             clauses.append(JobRow.service == where.service)
         if states is not None:
             clauses.append(JobRow.state.in_(states))
-        return JobRows(_rows(session, _matches_page(session, clauses, offset, limit)), _same)
+        return JobRows.of(_rows(session, _matches_page(session, clauses, offset, limit)))
     if where.service is not None and states is None:
         states = ALL_STATES  # no index leads with the service alone: (service, state) ranges
     shape = _Shape(
@@ -418,7 +426,7 @@ def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[st
     return {job_id: summary_of(rows) for job_id, rows in summary_rows(session, jobs).items()}
 
 
-def row_mark(row: Sequence[Any], summary: SummaryRows) -> Hashable:
+def row_mark(row: Sequence[Any], summary: Hashable) -> Hashable:
     """What changes whenever a job's list entry may: every column of its row as the driver
     gave it (JSON as text) and the sums of its tasks."""
     attrs = row[_ATTRS_AT]
@@ -481,30 +489,31 @@ def simulation_page_progress(
     descending: bool,
     offset: int,
     limit: int,
-) -> tuple[list[Any], dict[str, dict[str, tuple[int, int, int]]], int]:
+) -> tuple[JobRows, dict[str, dict[str, tuple[int, int, int]]], int]:
     """``simulation_page`` by submission time, with ``task_progress`` by job id and state
-    name ((tasks, requested primaries, simulated primaries)), in one statement."""
+    name ((tasks, requested primaries, simulated primaries)), in one statement; the rows as
+    the driver gave them."""
     wanted = None if states is None else tuple(sorted(states))
     shape = _Shape(owner=True, yaptide=True, states=wanted, descending=descending)
     if wanted is not None and not wanted:
-        return [], {}, 0
+        return JobRows.of([]), {}, 0
     params = {"offset": offset, "limit": limit, "reach": offset + limit, "owner": owner_id}
-    found = _listed_statement(shape).rows(session, params)
+    found, make = _listed_statement(shape).fetch(session, params)
     if not found:
-        return [], {}, counts.count(session, owner_id=owner_id, states=states, yaptide=True)
-    jobs: dict[int, Any] = {}
+        total = counts.count(session, owner_id=owner_id, states=states, yaptide=True)
+        return JobRows.of([]), {}, total
+    jobs: dict[str, Sequence[Any]] = {}
     progress: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for row in found:
-        jobs.setdefault(row.number, row)
-        sums = progress.setdefault(row.id, {})
-        if row.task_state is not None:
-            sums[row.task_state] = (
-                int(row.task_count),
-                int(row.task_requested or 0),
-                int(row.task_simulated or 0),
-            )
-    ascending = sorted(jobs.values(), key=lambda row: (row.created_at, row.number))
-    return ascending[::-1] if descending else ascending, progress, int(found[0].listed_total)
+    for row in found:  # the job's columns, then its tasks' state, count, primaries, total
+        job_id = row[_ID_AT]
+        jobs.setdefault(job_id, row)
+        sums = progress.setdefault(job_id, {})
+        state, count, requested, simulated, _ = row[_JOB_COLUMNS:]
+        if state is not None:
+            sums[state] = (int(count), int(requested or 0), int(simulated or 0))
+    ascending = sorted(jobs.values(), key=_ORDER_KEY)
+    rows = JobRows(ascending[::-1] if descending else ascending, make)
+    return rows, progress, int(found[0][_JOB_COLUMNS + 4])
 
 
 # -- a page, its tasks' sums and its total in one statement (PostgreSQL) --------------------

@@ -149,3 +149,32 @@ def test_list_follows_its_tasks_and_its_job(core: Core, client: AppClient, big_j
         )
     failed = item()
     assert (failed["status"], failed["error_message"]) == ("failed", "stopped by a test")
+
+
+def test_simulations_follow_their_tasks_and_their_job(
+    core: Core, client: AppClient, big_job: str
+) -> None:
+    """The YAPTIDE list keeps each simulation's entry while nothing it shows changes: a task
+    that completes, or the job's end, shows on the next poll."""
+
+    def simulation() -> dict[str, Any]:
+        (found,) = client.get("/user/simulations").json()["simulations"]
+        assert isinstance(found, dict)
+        return found
+
+    before = simulation()
+    assert simulation() == before
+    with core.db.transaction() as session:
+        session.execute(
+            update(TaskRow)
+            .where(TaskRow.job_id == big_job, TaskRow.index == 600)
+            .values(state=TaskState.COMPLETED.value, last_update_at=utcnow())
+        )
+    progress = simulation()["progress"]
+    assert (progress["tasks_completed"], progress["tasks_running"]) == (601, 389)
+    assert "job_state" not in before
+    with core.db.transaction() as session:
+        session.execute(
+            update(JobRow).where(JobRow.id == big_job).values(state=JobState.CANCELED.value)
+        )
+    assert simulation()["job_state"] == JobState.CANCELED.value

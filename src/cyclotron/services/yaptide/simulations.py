@@ -205,11 +205,13 @@ def login_status(
 
 @dataclass(frozen=True)
 class ListedPage:
-    """Job rows (columns by name, as ``JobRow``'s) and, by job id, their tasks added up by
-    state name: (tasks, requested primaries, simulated primaries)."""
+    """Job rows (``rows.make`` makes one's named tuple: the columns by name, as
+    ``JobRow``'s) and, by job id, their tasks added up by state name: (tasks, requested
+    primaries, simulated primaries)."""
 
-    rows: list[Any]
+    rows: listing.JobRows
     progress: dict[str, dict[str, tuple[int, int, int]]]
+    marks: dict[str, Hashable]  # by job id: changes whenever what a list shows of it may
     total: int
 
 
@@ -228,16 +230,21 @@ def login_simulation_page(
     with core.db.transaction(write=False) as session:
         owner_id = login.owner_id(session)
         if not order_by_end:  # the web UI's order: the page, its progress and total at once
-            rows, sums, total = listing.simulation_page_progress(
+            rows, progress, total = listing.simulation_page_progress(
                 session, owner_id, wanted, descending, offset, limit
             )
-            return ListedPage(rows, sums, total)
-        rows, total = listing.simulation_page(
-            session, owner_id, wanted, order_by_end, descending, offset, limit
-        )
-        progress: dict[str, dict[str, tuple[int, int, int]]] = {row.id: {} for row in rows}
-        for job_id, state, n, requested, simulated in listing.task_progress(
-            session, [row.id for row in rows]
-        ):
-            progress[job_id][state] = (int(n), int(requested or 0), int(simulated or 0))
-        return ListedPage(rows, progress, total)
+        else:
+            made, total = listing.simulation_page(
+                session, owner_id, wanted, order_by_end, descending, offset, limit
+            )
+            rows = listing.JobRows.of(made)
+            progress = {job_id: {} for job_id in rows.ids()}
+            for job_id, state, n, requested, simulated in listing.task_progress(
+                session, rows.ids()
+            ):
+                progress[job_id][state] = (int(n), int(requested or 0), int(simulated or 0))
+    marks = {
+        job_id: listing.row_mark(raw, tuple(sorted(progress[job_id].items())))
+        for raw, job_id in zip(rows.raw, rows.ids(), strict=True)
+    }
+    return ListedPage(rows, progress, marks, total)
