@@ -421,11 +421,6 @@ def summary_of(rows: SummaryRows) -> TaskSummary:
 _TASK_STATES = {state.value: state for state in TaskState}
 
 
-def task_summaries(session: Session, jobs: Sequence[tuple[str, str]]) -> dict[str, TaskSummary]:
-    """For (job id, job state) pairs: each job's tasks added up by state, in the database."""
-    return {job_id: summary_of(rows) for job_id, rows in summary_rows(session, jobs).items()}
-
-
 def row_mark(row: Sequence[Any], summary: Hashable) -> Hashable:
     """What changes whenever a job's list entry may: every column of its row as the driver
     gave it (JSON as text) and the sums of its tasks."""
@@ -444,7 +439,7 @@ _PROGRESS = (
 
 def task_progress(session: Session, ids: Sequence[str]) -> Sequence[Sequence[Any]]:
     """For jobs by id: rows of (job id, task state, tasks, requested primaries, simulated
-    primaries), added up by the database as ``task_summaries`` does (a YAPTIDE list shows
+    primaries), added up by the database as ``summary_rows`` does (a YAPTIDE list shows
     only these)."""
     if not ids:
         return []
@@ -724,7 +719,7 @@ _COMPLETED, _RUNNING = TaskState.COMPLETED.value, TaskState.RUNNING.value
 
 def task_summary(rows: Sequence[Sequence[Any]], running: bool) -> TaskSummary:
     """The summary of a job's tasks from the rows of ``task_details``, added up as
-    ``task_summaries`` adds them in the database (``_summary_columns``, ``_stages``). A job
+    ``summary_rows`` adds them in the database (``_summary_columns``, ``_stages``). A job
     may have 1,000 tasks: each sum is a builtin's loop. Sums of floats go plainly in the
     tasks' order (``reduce``: Python 3.12's ``sum`` compensates), as SQLite adds them;
     PostgreSQL adds in its rows' order, which may differ in the last digits."""

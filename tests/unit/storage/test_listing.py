@@ -269,6 +269,13 @@ def _assert_same_summary(got: TaskSummary, expected: TaskSummary) -> None:
             assert getattr(mine, name) == pytest.approx(getattr(tally, name), rel=1e-12)
 
 
+def _summary_in_database(session: Any, job_id: str) -> TaskSummary:
+    """A running job's tasks added up as a list reads them."""
+    return listing.summary_of(
+        listing.summary_rows(session, [(job_id, JobState.RUNNING.value)])[job_id]
+    )
+
+
 def _add_running_job(session: Any, job_id: str, now: datetime, primaries: list[int]) -> None:
     """A running job of one task per entry of ``primaries``, its requested primaries."""
     repo.add_job(
@@ -289,7 +296,7 @@ def _add_running_job(session: Any, job_id: str, now: datetime, primaries: list[i
     )
 
 
-def test_task_summaries_add_up_the_tasks(database: Database) -> None:
+def test_summaries_in_the_database_add_up_the_tasks(database: Database) -> None:
     """What a list shows of a job's tasks (counts by state, progress, primaries, the stage of
     the latest running task) equals the summary of the tasks themselves."""
     job_id = uuid.uuid4().hex
@@ -310,7 +317,7 @@ def test_task_summaries_add_up_the_tasks(database: Database) -> None:
                 )
             )
     with database.transaction(write=False) as session:
-        summary = listing.task_summaries(session, [(job_id, JobState.RUNNING.value)])[job_id]
+        summary = _summary_in_database(session, job_id)
         tasks = repo.task_records(session, job_id)
     _assert_same_summary(summary, type(summary).of(tasks))
 
@@ -335,7 +342,7 @@ def test_completed_tasks_count_the_primaries_they_ran_past_their_share(
                 .values(state=state.value, progress_done=done, progress_total=total)
             )
     with database.transaction(write=False) as session:
-        summary = listing.task_summaries(session, [(job_id, JobState.RUNNING.value)])[job_id]
+        summary = _summary_in_database(session, job_id)
         tasks = repo.task_records(session, job_id)
     assert [t.simulated_primaries for t in tasks] == [1008, 1000, 1000, 1000]
     for state, simulated in ((TaskState.COMPLETED, 3008), (TaskState.RUNNING, 1000)):
@@ -379,7 +386,7 @@ def test_the_migration_indexes_jobs_already_stored(db_url: str, tmp_path: Path) 
 
 def test_a_detail_adds_up_its_tasks_as_the_list_does(database: Database) -> None:
     """A detail adds up the tasks it read (``task_summary``) to what a list reads from the
-    database (``task_summaries``): counts, primaries, progress, the latest running stage."""
+    database (``summary_rows``): counts, primaries, progress, the latest running stage."""
     job_id = uuid.uuid4().hex
     now = utcnow()
     with database.transaction() as session:
@@ -401,7 +408,7 @@ def test_a_detail_adds_up_its_tasks_as_the_list_does(database: Database) -> None
                 )
             )
     with database.transaction(write=False) as session:
-        summary = listing.task_summaries(session, [(job_id, JobState.RUNNING.value)])[job_id]
+        summary = _summary_in_database(session, job_id)
         rows, _ = listing.task_details(session, job_id)
     added = listing.task_summary(rows, running=True)
     assert summary.stage == "data_pipeline"
