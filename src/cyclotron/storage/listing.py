@@ -46,6 +46,7 @@ from sqlalchemy.types import BigInteger
 from cyclotron.domain.records import JobFilter, TaskSummary, TaskTally
 from cyclotron.domain.states import JobState, TaskState
 from cyclotron.storage import counts
+from cyclotron.storage.database import Database
 from cyclotron.storage.prepared import Prepared
 from cyclotron.storage.search import name_contains
 from cyclotron.storage.tables import JobRow, TaskRow, UTCDateTime
@@ -564,12 +565,27 @@ def _list_statement(shape: _Shape, counted: tuple[str, ...] | None) -> Prepared:
 
 @dataclass(frozen=True)
 class ListedPage:
-    """A page read in one statement: its jobs' rows as the driver gave them (``rows.make``
-    makes one's named tuple), each job's tasks' sums by id, and the total."""
+    """A list's page: its jobs' rows as the driver gave them (``rows.make`` makes one's
+    named tuple), each job's tasks' sums by id, and the total."""
 
     rows: JobRows
     sums: dict[str, SummaryRows]
     total: int
+
+
+def read_list(db: Database, where: JobFilter, offset: int, limit: int) -> ListedPage:
+    """A list's page, newest first: on PostgreSQL in one statement outside a transaction
+    (``list_page``), else (SQLite plans that statement poorly, and a search finds its
+    matches first) as ``job_page``, ``summary_rows`` and ``job_total`` in one transaction."""
+    if db.kind == "postgresql":
+        with db.statement_read() as connection:
+            listed = list_page(connection, where, offset, limit)
+        if listed is not None:
+            return listed
+    with db.transaction(write=False) as session:
+        rows = job_page(session, where, offset, limit)
+        sums = summary_rows(session, rows.ids_and_states())
+        return ListedPage(rows, sums, job_total(session, where))
 
 
 def list_page(

@@ -115,20 +115,9 @@ def list_jobs(
     """
     if not caller.admin:
         where = replace(where, owner_id=caller.user_id)
-    listed = None
-    if core.db.kind == "postgresql":  # a page in one statement (SQLite plans it poorly)
-        with core.db.statement_read() as connection:
-            listed = listing.list_page(connection, where, offset, limit)
-    if listed is not None:
-        rows, sums, total = listed.rows, listed.sums, listed.total
-        jobs = rows.ids_and_states()
-    else:
-        with core.db.transaction(write=False) as session:
-            rows = listing.job_page(session, where, offset, limit)
-            jobs = rows.ids_and_states()
-            sums = listing.summary_rows(session, jobs)
-            total = listing.job_total(session, where)
-    ids = [job_id for job_id, _ in jobs]
+    listed = listing.read_list(core.db, where, offset, limit)
+    rows, sums = listed.rows, listed.sums
+    ids = rows.ids()
     marks = [listing.row_mark(row, sums[job_id]) for row, job_id in zip(rows.raw, ids, strict=True)]
     items = [
         None
@@ -136,4 +125,4 @@ def list_jobs(
         else repo.job_record(rows.make(row), summary=listing.summary_of(sums[job_id]))
         for row, job_id, mark in zip(rows.raw, ids, marks, strict=True)
     ]
-    return JobPage(ids, items, marks, total)
+    return JobPage(ids, items, marks, listed.total)
