@@ -53,9 +53,9 @@ from support.yaptide import (  # noqa: E402
     TESTS_DIR,
     fixture_body,
     login,
-    status,
     submit,
     update_key,
+    wait_for,
 )
 
 from cyclotron.cli.main import SWITCH_INTERVAL  # noqa: E402
@@ -202,11 +202,7 @@ def routes(
     user = login(server, f"bench-{uuid.uuid4().hex[:8]}", PASSWORD)
     stack.callback(user.close)
     job_id = submit(user, ntasks=NTASKS)
-    deadline = time.monotonic() + 60
-    while status(user, job_id)["job_state"] != "RUNNING":
-        if time.monotonic() > deadline:
-            raise BenchFailed(f"job {job_id} not RUNNING after 60 s")
-        time.sleep(0.1)
+    wait_for(user, job_id, lambda s: s["job_state"] == "RUNNING", timeout=60)
     project = fixture_body()["input_json"]
     project["beam"]["numberOfParticles"] = 10**8  # room for every update to raise the count
     reported = submit(user, ntasks=1, sim_type="reported", input_json=project)

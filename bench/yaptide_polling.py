@@ -37,7 +37,7 @@ from upload_latency import percentile, process_cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.live import LiveServer  # noqa: E402
-from support.yaptide import DOUBLE, PASSWORD, TESTS_DIR, login, status, submit  # noqa: E402
+from support.yaptide import DOUBLE, PASSWORD, TESTS_DIR, login, status, submit, wait_for  # noqa: E402
 
 STATUS_KEYS = {"message", "job_state", "job_tasks_status"}
 # Job states in the order a job can pass through them (yaptide.md §5.2).
@@ -216,11 +216,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[Phase, Phase]:
         server.start()
         with closing(login(server, f"bench-{uuid.uuid4().hex[:8]}", PASSWORD)) as user:
             job_id = submit(user, ntasks=NTASKS)
-            deadline = time.monotonic() + 60
-            while status(user, job_id)["job_state"] != "RUNNING":
-                if time.monotonic() > deadline:
-                    raise BenchFailed(f"job {job_id} not RUNNING after 60 s")
-                time.sleep(0.1)
+            wait_for(user, job_id, lambda s: s["job_state"] == "RUNNING", timeout=60)
             params = {"job_id": job_id}
 
             def run(path: str, query: dict[str, str], check: Check, seconds: float) -> Phase:
